@@ -1,0 +1,1 @@
+"""ClassLens core: pure-Python analysis pipeline, store, queries and reports (no Streamlit)."""

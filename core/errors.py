@@ -1,0 +1,34 @@
+"""Errors a teacher can meet, with messages written for them.
+
+The CLI and the pages catch `ClassLensError` at the edge and show `str(err)`; logs keep the traceback.
+"""
+
+from __future__ import annotations
+
+
+class ClassLensError(Exception):
+    """Base class of every error that is the user's input, not a bug."""
+
+
+class UnreadableVideo(ClassLensError):
+    """The file is missing, empty, not a video, or too corrupt to decode any frame."""
+
+
+class NoFacesFound(ClassLensError):
+    """The input decoded but no face was found in any sampled frame."""
+
+
+class FileTooLarge(ClassLensError):
+    """The upload exceeds the configured size limit."""
+
+
+class LectureBusy(ClassLensError):
+    """Another analysis of the same lecture is running right now."""
+
+
+class LectureNotFound(ClassLensError):
+    """No lecture with that id is in the database."""
+
+
+class WeightsMissing(ClassLensError):
+    """A model file is missing or its checksum does not match; `make setup` restores it."""

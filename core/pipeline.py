@@ -1,0 +1,259 @@
+"""The analysis of one lecture video: frames -> faces -> tracks -> per-face models -> DuckDB.
+
+Resumable: observations are committed every `settings.batch_frames` sampled frames together with
+the time of the last sampled frame; a rerun of the same file with the same settings continues
+after that point with the tracker restored from the store, so no row is duplicated or missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.detect import MTCNNDetector
+from core.errors import ClassLensError
+from core.faces import FaceObservation
+from core.settings import Settings
+from core.store import Store
+from core.track import IouTracker
+from core.video import DecodeReport, Frame, probe, sample_frames
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, str], None]
+"""Called with (fraction done in [0, 1], short message)."""
+
+
+class FaceAnalyser(Protocol):
+    """A per-face model stage: fills fields of the observations of several frames at once."""
+
+    def analyse(self, frames: list[tuple[np.ndarray, list[FaceObservation]]]) -> list[list[FaceObservation]]: ...
+
+
+@dataclass
+class StageTimes:
+    """Wall seconds spent per stage (for benchmarks and the progress display)."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    track: float = 0.0
+    analysers: float = 0.0
+    store: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class AnalysisResult:
+    """What one `analyze` call did."""
+
+    lecture_id: int
+    status: str  # complete | no_faces | interrupted
+    students: int
+    observations: int
+    frames_sampled: int
+    seconds: float
+    reused: bool = False
+    resumed_from_t: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Models:
+    """The loaded models a pipeline run needs (load once per process and share)."""
+
+    detector: MTCNNDetector
+    analysers: list[FaceAnalyser]
+
+
+def load_models(settings: Settings) -> Models:
+    """Detector plus per-face analysers for these settings (no emotion model in attention-only)."""
+    analysers: list[FaceAnalyser] = []
+    if not settings.attention_only:
+        from core.emotion import EmotionAnalyser
+        from models.emotion import load_emotion_model
+
+        analysers.append(EmotionAnalyser(load_emotion_model(settings.emotion_model)))
+    detector = MTCNNDetector(settings.min_face, settings.detect_max_side, settings.det_threshold)
+    return Models(detector, analysers)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def analyze(
+    video: str | Path,
+    store: Store,
+    settings: Settings | None = None,
+    *,
+    models: Models | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    display_name: str | None = None,
+) -> AnalysisResult:
+    """Analyse a video (or a still image as a one-frame lecture) into the store.
+
+    Args:
+        video: path of the file.
+        store: the database.
+        settings: analysis settings (defaults + environment when None).
+        models: preloaded models (loaded here when None).
+        progress: callback for progress bars.
+        cancel: set it to stop after the current batch; what was analysed stays committed and a
+            later call resumes.
+        display_name: file name to record (e.g. the original upload name).
+
+    Raises:
+        UnreadableVideo: not a readable video or image.
+        LectureBusy: the same lecture is being analysed by another live run.
+    """
+    settings = settings or Settings.from_env()
+    path = Path(video)
+    started = time.perf_counter()
+    info = probe(path)
+    sha = file_sha256(path)
+    key = settings.analysis_key()
+    lecture = store.find_lecture(sha, key)
+    if lecture is not None and lecture.status in ("complete", "no_faces"):
+        return AnalysisResult(
+            lecture.lecture_id, lecture.status, store.count_students(lecture.lecture_id),
+            store.count_observations(lecture.lecture_id), lecture.frames_sampled,
+            time.perf_counter() - started, reused=True, warnings=lecture.warnings,
+        )  # fmt: skip
+    if lecture is None:
+        lecture_id = store.create_lecture(
+            display_name or path.name, sha, settings_key=key, sample_fps=settings.fps,
+            duration_s=info.duration_s, frame_rate=info.frame_rate, width=info.width, height=info.height,
+        )  # fmt: skip
+        resume_t, frames_sampled = -1.0, 0
+    else:
+        lecture_id, resume_t, frames_sampled = lecture.lecture_id, lecture.progress_t, lecture.frames_sampled
+    store.claim(lecture_id)
+    try:
+        return _run(
+            path, info.duration_s, store, lecture_id, settings, models or load_models(settings),
+            resume_t, frames_sampled, progress, cancel, started,
+        )  # fmt: skip
+    except ClassLensError as exc:
+        store.set_status(lecture_id, "failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        # KeyboardInterrupt, kills and bugs: what is committed stays; a rerun resumes.
+        store.set_status(lecture_id, "interrupted", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _run(
+    path: Path,
+    duration_s: float,
+    store: Store,
+    lecture_id: int,
+    settings: Settings,
+    models: Models,
+    resume_t: float,
+    frames_sampled: int,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+    started: float,
+) -> AnalysisResult:
+    times = StageTimes()
+    if resume_t >= 0:
+        store.discard_after(lecture_id, resume_t)
+    states, next_id = store.track_state(lecture_id)
+    tracker = IouTracker(settings.track_iou, settings.track_max_gap_s, states, next_id)
+    known_tracks = {s.track_id for s in states}
+    report = DecodeReport()
+    pending: list[FaceObservation] = []
+    new_students: dict[int, float] = {}
+    batch_frames: list[Frame] = []
+    last_t = resume_t
+    cancelled = False
+
+    def flush() -> None:
+        nonlocal pending, new_students
+        t0 = time.perf_counter()
+        store.append(lecture_id, pending, progress_t=last_t, frames_sampled=frames_sampled, new_students=new_students)
+        times.store += time.perf_counter() - t0
+        pending, new_students = [], {}
+
+    def process(frames: list[Frame]) -> None:
+        nonlocal frames_sampled, last_t
+        t0 = time.perf_counter()
+        detected = models.detector.detect_batch([f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames])
+        t1 = time.perf_counter()
+        tracked = [tracker.update(faces) for faces in detected]
+        t2 = time.perf_counter()
+        batch = [(f.rgb, faces) for f, faces in zip(frames, tracked, strict=True)]
+        for analyser in models.analysers:
+            results = analyser.analyse(batch)
+            batch = [(rgb, faces) for (rgb, _), faces in zip(batch, results, strict=True)]
+        t3 = time.perf_counter()
+        times.detect += t1 - t0
+        times.track += t2 - t1
+        times.analysers += t3 - t2
+        for _, faces in batch:
+            for face in faces:
+                assert face.track_id is not None
+                if face.track_id not in known_tracks:
+                    known_tracks.add(face.track_id)
+                    new_students[face.track_id] = face.t
+            pending.extend(faces)
+        frames_sampled += len(frames)
+        last_t = frames[-1].t
+
+    frames_iter = sample_frames(path, settings.fps, after_t=resume_t, report=report)
+    detect_batch = 4  # frames per MTCNN call (same size within a video)
+    since_flush = 0
+    t_dec = time.perf_counter()
+    for frame in frames_iter:
+        times.decode += time.perf_counter() - t_dec
+        batch_frames.append(frame)
+        if len(batch_frames) >= detect_batch:
+            process(batch_frames)
+            since_flush += len(batch_frames)
+            batch_frames = []
+        if since_flush >= settings.batch_frames:
+            flush()
+            since_flush = 0
+            if progress and duration_s > 0:
+                progress(min(1.0, last_t / duration_s), f"{last_t:.0f} s of {duration_s:.0f} s analysed")
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+        t_dec = time.perf_counter()
+    if batch_frames and not cancelled:
+        process(batch_frames)
+    flush()
+    n_obs = store.count_observations(lecture_id)
+    if cancelled:
+        status = "interrupted"
+    elif n_obs == 0:
+        status = "no_faces"
+    else:
+        status = "complete"
+    warnings = list(report.warnings)
+    if status == "no_faces":
+        warnings.append(f"No faces found in {path.name}.")
+    store.set_status(lecture_id, status, warnings=warnings)
+    if progress:
+        progress(1.0, {"complete": "done", "no_faces": "no faces found", "interrupted": "stopped"}[status])
+    return AnalysisResult(
+        lecture_id, status, store.count_students(lecture_id), n_obs, frames_sampled,
+        time.perf_counter() - started, resumed_from_t=resume_t if resume_t >= 0 else None,
+        warnings=warnings, stage_seconds=times.as_dict(),
+    )  # fmt: skip

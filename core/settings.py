@@ -1,0 +1,90 @@
+"""All analysis settings in one frozen dataclass, overridable from the environment.
+
+Environment variables (all optional):
+    CLASSLENS_DB: DuckDB file (default data/classlens.duckdb).
+    CLASSLENS_FPS: frames sampled per second of video (default 2).
+    CLASSLENS_MIN_FACE: smallest face side in pixels that the detector looks for (default 16).
+    CLASSLENS_ATTENTION_ONLY: "1" switches emotion inference off entirely.
+    CLASSLENS_EMOTION_MODEL: name of the emotion model (see models.emotion).
+    CLASSLENS_MAX_UPLOAD_MB: largest accepted video in MB (default 2048).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "data" / "classlens.duckdb"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Analysis settings; stored with each lecture so a resumed run uses the same ones.
+
+    Attributes:
+        fps: frames sampled per second of video.
+        min_face: smallest face side in pixels (of the original frame) to detect.
+        detect_max_side: frames are downscaled so their longer side is at most this before
+            detection (0 = never), boxes are mapped back to full resolution.
+        det_threshold: minimum detector score of a kept face.
+        track_iou: minimum IoU between a track's last box and a new box to continue it.
+        track_max_gap_s: a face unseen for longer than this starts a new track.
+        attention_only: no emotion inference at all.
+        emotion_model: registry name (None = default model).
+        batch_frames: sampled frames per committed transaction (the resume granularity).
+    """
+
+    fps: float = 2.0
+    min_face: int = 16
+    detect_max_side: int = 1280
+    det_threshold: float = 0.90
+    track_iou: float = 0.3
+    track_max_gap_s: float = 10.0
+    attention_only: bool = False
+    emotion_model: str | None = None
+    batch_frames: int = 20
+
+    def analysis_key(self) -> str:
+        """JSON of the settings that change the observations (stored with the lecture)."""
+        d = asdict(self)
+        d.pop("batch_frames")
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then environment variables, then explicit keyword overrides (None ignored)."""
+        s = cls()
+        env = {
+            "fps": os.environ.get("CLASSLENS_FPS"),
+            "min_face": os.environ.get("CLASSLENS_MIN_FACE"),
+            "attention_only": os.environ.get("CLASSLENS_ATTENTION_ONLY"),
+            "emotion_model": os.environ.get("CLASSLENS_EMOTION_MODEL"),
+        }
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for key, raw in env.items():
+            if raw is None or raw == "":
+                continue
+            t = str(types[key])
+            if "bool" in t:
+                values[key] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif "int" in t:
+                values[key] = int(raw)
+            elif "float" in t:
+                values[key] = float(raw)
+            else:
+                values[key] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(s, **values)  # type: ignore[arg-type]
+
+
+def db_path() -> Path:
+    """The DuckDB file: $CLASSLENS_DB or data/classlens.duckdb."""
+    return Path(os.environ.get("CLASSLENS_DB") or DEFAULT_DB)
+
+
+def max_upload_mb() -> int:
+    return int(os.environ.get("CLASSLENS_MAX_UPLOAD_MB", "2048"))

@@ -1,0 +1,102 @@
+"""Tracking: faces in successive sampled frames -> stable per-lecture track ids.
+
+Greedy IoU matching with a centre-distance fallback, so a face that moves a little between two
+samples (0.5 s apart by default) or leaves and comes back to about the same seat within
+`max_gap_s` keeps its id. Each track becomes one student of the lecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from core.faces import FaceObservation
+
+
+@dataclass
+class TrackState:
+    """What the tracker remembers of one track (restorable from the store on resume)."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    last_t: float
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N,4) against every box in b (M,4), xyxy -> (N, M)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _centre_affinity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 - centre distance / mean box side (clipped at 0), for boxes that barely overlap."""
+    ca = (a[:, None, :2] + a[:, None, 2:]) / 2
+    cb = (b[None, :, :2] + b[None, :, 2:]) / 2
+    dist = np.linalg.norm(ca - cb, axis=2)
+    side = ((a[:, None, 2] - a[:, None, 0]) + (b[None, :, 2] - b[None, :, 0])) / 2
+    size_ratio = (a[:, None, 2] - a[:, None, 0]) / np.maximum(b[None, :, 2] - b[None, :, 0], 1e-9)
+    ok = (size_ratio > 0.6) & (size_ratio < 1.6)
+    return np.where(ok, np.clip(1 - dist / np.maximum(side, 1e-9), 0, None), 0.0)
+
+
+class IouTracker:
+    """Assigns `track_id` to faces, frame by frame.
+
+    Args:
+        min_iou: least IoU (or centre affinity) to continue a track.
+        max_gap_s: tracks unseen for longer are closed; a face there later gets a new id.
+        state: tracks to continue (from a previous, interrupted run).
+        next_id: first id for new tracks (ids start at 1).
+    """
+
+    def __init__(
+        self,
+        min_iou: float = 0.3,
+        max_gap_s: float = 10.0,
+        state: list[TrackState] | None = None,
+        next_id: int = 1,
+    ) -> None:
+        self.min_iou = min_iou
+        self.max_gap_s = max_gap_s
+        self.tracks: dict[int, TrackState] = {s.track_id: s for s in state or []}
+        self.next_id = max([next_id, *[s.track_id + 1 for s in state or []]])
+
+    def update(self, faces: list[FaceObservation]) -> list[FaceObservation]:
+        """Faces of one frame (same `t`) -> the same faces with `track_id` set."""
+        if not faces:
+            return []
+        t = faces[0].t
+        live = [s for s in self.tracks.values() if t - s.last_t <= self.max_gap_s]
+        boxes = np.array([f.box for f in faces], dtype=float)
+        assigned: dict[int, int] = {}
+        if live:
+            prev = np.array([s.box for s in live], dtype=float)
+            score = np.maximum(iou_matrix(prev, boxes), 0.5 * _centre_affinity(prev, boxes))
+            # Greedy: best pair first; each track and face used once.
+            order = np.dstack(np.unravel_index(np.argsort(-score, axis=None), score.shape))[0]
+            used_tracks: set[int] = set()
+            for ti, fi in order:
+                if score[ti, fi] < self.min_iou:
+                    break
+                if ti in used_tracks or fi in assigned:
+                    continue
+                used_tracks.add(int(ti))
+                assigned[int(fi)] = live[ti].track_id
+        out = []
+        for fi, face in enumerate(faces):
+            tid = assigned.get(fi)
+            if tid is None:
+                tid = self.next_id
+                self.next_id += 1
+            self.tracks[tid] = TrackState(tid, face.box, t)
+            out.append(replace(face, track_id=tid))
+        return out

@@ -1,0 +1,1 @@
+"""Network definitions and loaders. Weights live in models/weights (see its README)."""
