@@ -32,3 +32,7 @@ class LectureNotFound(ClassLensError):
 
 class WeightsMissing(ClassLensError):
     """A model file is missing or its checksum does not match; `make setup` restores it."""
+
+
+class NoFaceInImage(ClassLensError):
+    """A photo (e.g. for the roster or a verification) shows no detectable face."""

@@ -276,7 +276,7 @@ class Store:
                 if row is None:
                     raise LectureNotFound(f"No lecture {lecture_id} in {self.path.name}.")
                 status, worker, age = row
-                if status == "running" and worker != self.worker and age is not None and age < HEARTBEAT_STALE_S:
+                if status == "running" and worker != self.worker and _worker_alive(worker, age):
                     raise LectureBusy(
                         "This lecture is being analysed right now in another window or process; "
                         "its results will appear when that run finishes."
@@ -401,6 +401,26 @@ class Store:
         with self.connect() as con:
             row = _first(con.execute("SELECT count(*) FROM observations WHERE lecture_id = ?", [lecture_id]))
             return int(row[0]) if row else 0
+
+
+def _worker_alive(worker: str | None, heartbeat_age_s: float | None) -> bool:
+    """Whether the run that last claimed a lecture may still be going.
+
+    A run on this machine whose process is gone (killed, crashed) is dead at once; otherwise a
+    run is presumed alive while its heartbeat (refreshed at every committed batch) is recent.
+    """
+    if not worker or heartbeat_age_s is None or heartbeat_age_s > HEARTBEAT_STALE_S:
+        return False
+    host, _, rest = worker.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
 
 
 def observations_frame(lecture_id: int, faces: list[FaceObservation]) -> pd.DataFrame:

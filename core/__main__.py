@@ -1,0 +1,92 @@
+"""Command line: `python -m core analyze VIDEO [--db FILE] [--out DIR] [--fps N]`.
+
+Progress goes to stderr; the last stdout line is one JSON object. Errors a user can cause exit
+with status 2 and a one-line message (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from core.errors import ClassLensError
+from core.settings import Settings, db_path
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.exports import write_csvs
+    from core.pipeline import analyze
+    from core.store import Store
+
+    settings = Settings.from_env(
+        fps=args.fps, min_face=args.min_face, attention_only=True if args.attention_only else None
+    )
+    store = Store(args.db or db_path())
+    bars: list[tqdm] = []  # created at the first progress call, so a bad file prints no bar
+
+    def progress(frac: float, msg: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=100, unit="%", file=sys.stderr, desc=Path(args.video).name))
+        bars[0].n = round(frac * 100)
+        bars[0].set_postfix_str(msg)
+        bars[0].refresh()
+
+    try:
+        result = analyze(args.video, store, settings, progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    out = {
+        "lecture_id": result.lecture_id,
+        "status": result.status,
+        "students": result.students,
+        "observations": result.observations,
+        "frames_sampled": result.frames_sampled,
+        "seconds": round(result.seconds, 3),
+        "reused": result.reused,
+        "warnings": result.warnings,
+        "db": str(store.path),
+    }
+    if args.out:
+        obs, stu = write_csvs(store, result.lecture_id, args.out)
+        out["observations_csv"], out["students_csv"] = str(obs), str(stu)
+    print(json.dumps(out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m core", description="ClassLens command line")
+    sub = ap.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("analyze", help="analyse a lecture video (or a still image) into the database")
+    a.add_argument("video", help="video file (mp4/mov/mkv/webm/avi) or image")
+    a.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")
+    a.add_argument("--out", help="folder for observations.csv and students.csv")
+    a.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
+    a.add_argument("--min-face", type=int, help="smallest face side in pixels (default 16)")
+    a.add_argument("--attention-only", action="store_true", help="switch emotion inference off")
+    a.set_defaults(func=_analyze)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ClassLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
