@@ -61,6 +61,31 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _roster(args: argparse.Namespace) -> int:
+    from core.roster import enrol, enrol_zip
+    from core.store import Store
+
+    store = Store(args.db or db_path())
+    if args.roster_command == "add":
+        zips = [p for p in args.images if p.lower().endswith(".zip")]
+        photos = [p for p in args.images if not p.lower().endswith(".zip")]
+        added = {args.name: enrol(store, args.name, photos)} if photos else {}
+        for z in zips:
+            added.update(enrol_zip(store, z))
+        print(json.dumps({"added": added}))
+    elif args.roster_command == "list":
+        df = store.roster_list()
+        for r in df.itertuples():
+            print(f"{r.name}\t{r.photos} photo(s)\tadded {r.added_at:%Y-%m-%d %H:%M}", file=sys.stderr)
+        print(json.dumps({"roster": [{"name": r.name, "photos": int(r.photos)} for r in df.itertuples()]}))
+    else:
+        removed = store.roster_remove(args.name)
+        if not removed:
+            raise ClassLensError(f"{args.name} is not on the roster.")
+        print(json.dumps({"removed": args.name, "embeddings": removed}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core", description="ClassLens command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -72,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--min-face", type=int, help="smallest face side in pixels (default 16)")
     a.add_argument("--attention-only", action="store_true", help="switch emotion inference off")
     a.set_defaults(func=_analyze)
+
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")
+    r = sub.add_parser("roster", help="enrol, list and remove named students (only face embeddings are kept)")
+    rsub = r.add_subparsers(dest="roster_command", required=True)
+    ra = rsub.add_parser("add", parents=[db], help="enrol NAME with 1-5 photos (a .zip of name/*.jpg enrols each folder)")
+    ra.add_argument("name")
+    ra.add_argument("images", nargs="+")
+    rsub.add_parser("list", parents=[db], help="enrolled names")
+    rr = rsub.add_parser("remove", parents=[db], help="remove NAME and all their embeddings")
+    rr.add_argument("name")
+    r.set_defaults(func=_roster)
     return ap
 
 

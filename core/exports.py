@@ -14,7 +14,14 @@ def observations_csv(store: Store, lecture_id: int) -> str:
 
 
 def students_csv(store: Store, lecture_id: int) -> str:
-    return queries.student_summary(store, lecture_id).to_csv(index=False, float_format="%.4f")
+    """Per-student summary plus attention per minute as columns `attention_minute_1..N`."""
+    summary = queries.student_summary(store, lecture_id)
+    per_minute = queries.attention_per_minute(store, lecture_id)
+    if not summary.empty and not per_minute.empty:
+        wide = per_minute.pivot(index="student_id", columns="minute", values="attention")
+        wide.columns = [f"attention_minute_{int(m) + 1}" for m in wide.columns]
+        summary = summary.merge(wide, left_on="student_id", right_index=True, how="left")
+    return summary.to_csv(index=False, float_format="%.4f")
 
 
 def emotions_json(store: Store, lecture_id: int) -> str:

@@ -24,6 +24,7 @@ from core.faces import FaceObservation
 from core.settings import Settings
 from core.store import Store
 from core.track import IouTracker
+from core.lecture_identity import embedding_sums
 from core.video import DecodeReport, Frame, probe, sample_frames
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,32 @@ class AnalysisResult:
 
 @dataclass
 class Models:
-    """The loaded models a pipeline run needs (load once per process and share)."""
+    """The loaded models a pipeline run needs (load once per process and share between runs).
+
+    Attributes:
+        detector: the face detector.
+        analysers: stateless per-face stages (emotion), shared by concurrent runs.
+        pose_estimator: head pose / eyes estimator, or None when pose is off.
+        embedder: face embedder for identity, or None when identification is off.
+    """
 
     detector: MTCNNDetector
     analysers: list[FaceAnalyser]
+    pose_estimator: object | None = None
+    embedder: object | None = None
+
+    def run_analysers(self) -> list[FaceAnalyser]:
+        """The stages of one run: the shared ones plus fresh per-track stateful ones."""
+        stages = list(self.analysers)
+        if self.pose_estimator is not None:
+            from core.face_pose import PoseAnalyser
+
+            stages.append(PoseAnalyser(self.pose_estimator))
+        if self.embedder is not None:
+            from core.lecture_identity import IdentityAnalyser
+
+            stages.append(IdentityAnalyser(self.embedder))
+        return stages
 
 
 def load_models(settings: Settings) -> Models:
@@ -84,8 +107,17 @@ def load_models(settings: Settings) -> Models:
         from models.emotion import load_emotion_model
 
         analysers.append(EmotionAnalyser(load_emotion_model(settings.emotion_model)))
+    pose_estimator = embedder = None
+    if settings.pose:
+        from core.face_pose import default_pose_estimator
+
+        pose_estimator = default_pose_estimator()
+    if settings.identify:
+        from core.identity import default_embedder
+
+        embedder = default_embedder()
     detector = MTCNNDetector(settings.min_face, settings.detect_max_side, settings.det_threshold)
-    return Models(detector, analysers)
+    return Models(detector, analysers, pose_estimator, embedder)
 
 
 def file_sha256(path: Path) -> str:
@@ -172,6 +204,7 @@ def _run(
     started: float,
 ) -> AnalysisResult:
     times = StageTimes()
+    stages = models.run_analysers()
     if resume_t >= 0:
         store.discard_after(lecture_id, resume_t)
     states, next_id = store.track_state(lecture_id)
@@ -188,6 +221,9 @@ def _run(
         nonlocal pending, new_students
         t0 = time.perf_counter()
         store.append(lecture_id, pending, progress_t=last_t, frames_sampled=frames_sampled, new_students=new_students)
+        sums = embedding_sums(pending)
+        if sums:
+            store.add_student_embeddings(lecture_id, sums)
         times.store += time.perf_counter() - t0
         pending, new_students = [], {}
 
@@ -199,7 +235,7 @@ def _run(
         tracked = [tracker.update(faces) for faces in detected]
         t2 = time.perf_counter()
         batch = [(f.rgb, faces) for f, faces in zip(frames, tracked, strict=True)]
-        for analyser in models.analysers:
+        for analyser in stages:
             results = analyser.analyse(batch)
             batch = [(rgb, faces) for (rgb, _), faces in zip(batch, results, strict=True)]
         t3 = time.perf_counter()
@@ -239,6 +275,10 @@ def _run(
     if batch_frames and not cancelled:
         process(batch_frames)
     flush()
+    if not cancelled:
+        t0 = time.perf_counter()
+        finish_lecture(store, lecture_id, settings)
+        times.store += time.perf_counter() - t0
     n_obs = store.count_observations(lecture_id)
     if cancelled:
         status = "interrupted"
@@ -257,3 +297,33 @@ def _run(
         time.perf_counter() - started, resumed_from_t=resume_t if resume_t >= 0 else None,
         warnings=warnings, stage_seconds=times.as_dict(),
     )  # fmt: skip
+
+
+def finish_lecture(store: Store, lecture_id: int, settings: Settings) -> None:
+    """After the last frame: roster names and merged tracks, then attention for every row."""
+    if settings.identify:
+        from core.lecture_identity import finish_identities
+
+        finish_identities(store, lecture_id)
+    update_attention(store, lecture_id, settings)
+
+
+def update_attention(store: Store, lecture_id: int, settings: Settings) -> None:
+    """(Re)compute attention for a lecture: front learnt from the class unless set by hand."""
+    from core.attention import Front, attention_scores, calibrate_front
+
+    obs = store.query_df(
+        "SELECT student_id, frame_index, t, yaw, pitch, eyes_open, p_sad, p_fear FROM observations "
+        "WHERE lecture_id = ?",
+        [lecture_id],
+    )
+    if obs.empty:
+        return
+    if settings.front_yaw is not None and settings.front_pitch is not None:
+        front: Front | None = Front(settings.front_yaw, settings.front_pitch, learnt=False)
+    else:
+        front = calibrate_front(
+            obs["yaw"].to_numpy(dtype=float, na_value=np.nan), obs["pitch"].to_numpy(dtype=float, na_value=np.nan)
+        )
+    obs["attention"] = attention_scores(obs, front)
+    store.set_attention(lecture_id, obs, None if front is None else (front.yaw, front.pitch, front.learnt))

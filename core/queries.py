@@ -92,3 +92,26 @@ def report_input(store: Store, lecture_id: int) -> str:
 def lecture_row(store: Store, lecture_id: int) -> pd.Series:
     df = store.query_df("SELECT * FROM lectures WHERE lecture_id = ?", [lecture_id])
     return df.iloc[0]
+
+
+def attention_per_minute(store: Store, lecture_id: int) -> pd.DataFrame:
+    """Per student and minute of the lecture: attention with absent samples counted as 0.
+
+    Columns: student_id, student, minute (0-based), samples (observations in the minute),
+    expected (sampling slots in the minute), attention (sum of attention / expected).
+    """
+    return store.query_df(
+        "WITH l AS (SELECT sample_fps, coalesce(nullif(duration_s, 0), 1 / sample_fps) AS dur "
+        "           FROM lectures WHERE lecture_id = $1), "
+        "minutes AS (SELECT unnest(range(0, CAST(ceil((SELECT dur FROM l) / 60) AS BIGINT))) AS minute), "
+        "per AS (SELECT student_id, CAST(floor(t / 60) AS BIGINT) AS minute, count(*) AS samples, "
+        "        sum(coalesce(attention, 0)) AS att FROM observations WHERE lecture_id = $1 GROUP BY ALL) "
+        "SELECT s.student_id, s.label AS student, m.minute, coalesce(p.samples, 0) AS samples, "
+        "  greatest(1, ceil(least(60, (SELECT dur FROM l) - m.minute * 60) * (SELECT sample_fps FROM l))) AS expected, "
+        "  least(1.0, coalesce(p.att, 0) / greatest(1, ceil(least(60, (SELECT dur FROM l) - m.minute * 60) "
+        "    * (SELECT sample_fps FROM l)))) AS attention "
+        "FROM students s CROSS JOIN minutes m "
+        "LEFT JOIN per p ON p.student_id = s.student_id AND p.minute = m.minute "
+        "WHERE s.lecture_id = $1 ORDER BY s.student_id, m.minute",
+        [lecture_id],
+    )

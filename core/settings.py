@@ -35,6 +35,10 @@ class Settings:
         attention_only: no emotion inference at all.
         emotion_model: registry name (None = default model).
         batch_frames: sampled frames per committed transaction (the resume granularity).
+        pose: estimate head pose and eye state (needed for a meaningful attention score).
+        identify: embed faces to match the roster and merge split tracks of one person.
+        front_yaw, front_pitch: the "front" head direction for attention, degrees; None = learnt
+            from the class (median head direction of the lecture).
     """
 
     fps: float = 2.0
@@ -46,6 +50,10 @@ class Settings:
     attention_only: bool = False
     emotion_model: str | None = None
     batch_frames: int = 20
+    pose: bool = False  # switched on once core.headpose lands
+    identify: bool = True
+    front_yaw: float | None = None
+    front_pitch: float | None = None
 
     def analysis_key(self) -> str:
         """JSON of the settings that change the observations (stored with the lecture)."""

@@ -27,7 +27,7 @@ from core.errors import ClassLensError, LectureBusy, LectureNotFound
 from core.faces import EMOTIONS, FaceObservation
 from core.track import TrackState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EMOTION_COLUMNS = tuple(f"p_{e}" for e in EMOTIONS)
 OBSERVATION_COLUMNS = (
     "lecture_id", "student_id", "t", "frame_index", "x1", "y1", "x2", "y2", "det_score",
@@ -113,6 +113,16 @@ MIGRATIONS: tuple[str, ...] = (
         model VARCHAR,
         text VARCHAR NOT NULL
     );
+    """,
+    # 2 -> 3: per-student running face embedding (kept only while a lecture is being analysed, to
+    # match the roster and merge split tracks; cleared when the analysis finishes) and the
+    # lecture's "front" head direction used by the attention score.
+    """
+    ALTER TABLE students ADD COLUMN embedding FLOAT[];
+    ALTER TABLE students ADD COLUMN embedding_n INTEGER;
+    ALTER TABLE lectures ADD COLUMN front_yaw DOUBLE;
+    ALTER TABLE lectures ADD COLUMN front_pitch DOUBLE;
+    ALTER TABLE lectures ADD COLUMN front_learnt BOOLEAN;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -364,7 +374,8 @@ class Store:
                 )
                 con.register("new_students", students)
                 con.execute(
-                    "INSERT INTO students SELECT lecture_id, student_id, label, identity::VARCHAR, first_t "
+                    "INSERT INTO students (lecture_id, student_id, label, identity, first_t) "
+                    "SELECT lecture_id, student_id, label, identity::VARCHAR, first_t "
                     "FROM new_students ON CONFLICT DO NOTHING"
                 )
                 con.unregister("new_students")
@@ -391,6 +402,114 @@ class Store:
                 "WHERE o.lecture_id = s.lecture_id AND o.student_id = s.student_id)",
                 [lecture_id],
             )
+
+    # -- roster --------------------------------------------------------------------------------
+    def roster_add(self, name: str, embeddings: np.ndarray) -> None:
+        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos)."""
+        name = name.strip()
+        if not name:
+            raise ClassLensError("A roster name cannot be empty.")
+        with self.transaction() as con:
+            for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
+                con.execute("INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [name, emb.tolist()])
+
+    def roster_remove(self, name: str) -> int:
+        """Delete every embedding of `name`; returns how many were removed."""
+        with self.transaction() as con:
+            row = _first(con.execute("SELECT count(*) FROM roster_embeddings WHERE name = ?", [name]))
+            con.execute("DELETE FROM roster_embeddings WHERE name = ?", [name])
+            return int(row[0]) if row else 0
+
+    def roster_list(self) -> pd.DataFrame:
+        """Enrolled names with their number of embeddings and enrolment time."""
+        return self.query_df(
+            "SELECT name, count(*) AS photos, min(added_at) AS added_at FROM roster_embeddings "
+            "GROUP BY name ORDER BY name"
+        )
+
+    def roster(self) -> dict[str, np.ndarray]:
+        """name -> (k, D) embeddings."""
+        df = self.query_df("SELECT name, embedding FROM roster_embeddings ORDER BY name, added_at")
+        return {
+            name: np.stack([np.asarray(e, dtype=np.float32) for e in group["embedding"]])
+            for name, group in df.groupby("name", sort=True)
+        }
+
+    # -- identity and attention (written when an analysis finishes) ------------------------------
+    def add_student_embeddings(self, lecture_id: int, sums: dict[int, tuple[np.ndarray, int]]) -> None:
+        """Accumulate per-student embedding sums: student id -> (sum of embeddings, count)."""
+        with self.transaction() as con:
+            for sid, (total, n) in sums.items():
+                row = _first(con.execute(
+                    "SELECT embedding, embedding_n FROM students WHERE lecture_id = ? AND student_id = ?",
+                    [lecture_id, sid],
+                ))
+                if row is None:
+                    continue
+                prev = np.asarray(row[0], dtype=np.float32) if row[0] is not None else 0
+                con.execute(
+                    "UPDATE students SET embedding = ?, embedding_n = ? WHERE lecture_id = ? AND student_id = ?",
+                    [(prev + total).astype(np.float32).tolist(), int(row[1] or 0) + n, lecture_id, sid],
+                )
+
+    def student_embeddings(self, lecture_id: int) -> dict[int, np.ndarray]:
+        """Student id -> mean embedding (not normalised) for students that have one."""
+        df = self.query_df(
+            "SELECT student_id, embedding, embedding_n FROM students WHERE lecture_id = ? "
+            "AND embedding IS NOT NULL AND embedding_n > 0",
+            [lecture_id],
+        )
+        return {int(r.student_id): np.asarray(r.embedding, dtype=np.float32) / r.embedding_n for r in df.itertuples()}
+
+    def finish_identities(self, lecture_id: int, merge: dict[int, int], names: dict[int, str | None]) -> None:
+        """Merge split tracks, set roster names, renumber anonymous labels, forget embeddings.
+
+        Args:
+            merge: student id -> representative student id (identity for kept students).
+            names: representative student id -> enrolled name or None (anonymous).
+        """
+        with self.transaction() as con:
+            for sid, rep in merge.items():
+                if sid == rep:
+                    continue
+                # A merged track never overlaps its representative in time (checked by the caller);
+                # ON CONFLICT guards the primary key anyway.
+                con.execute(
+                    "INSERT INTO observations SELECT * REPLACE (? AS student_id) FROM observations "
+                    "WHERE lecture_id = ? AND student_id = ? ON CONFLICT DO NOTHING",
+                    [rep, lecture_id, sid],
+                )
+                con.execute("DELETE FROM observations WHERE lecture_id = ? AND student_id = ?", [lecture_id, sid])
+                con.execute("DELETE FROM students WHERE lecture_id = ? AND student_id = ?", [lecture_id, sid])
+            rows = con.execute(
+                "SELECT student_id FROM students WHERE lecture_id = ? ORDER BY first_t, student_id", [lecture_id]
+            ).fetchall()
+            k = 0
+            for (sid,) in rows:
+                name = names.get(int(sid))
+                if name is None:
+                    k += 1
+                con.execute(
+                    "UPDATE students SET label = ?, identity = ? WHERE lecture_id = ? AND student_id = ?",
+                    [name if name else f"Student {k}", name, lecture_id, sid],
+                )
+            con.execute("UPDATE students SET embedding = NULL, embedding_n = NULL WHERE lecture_id = ?", [lecture_id])
+
+    def set_attention(self, lecture_id: int, values: pd.DataFrame, front: tuple[float, float, bool] | None) -> None:
+        """Write attention (columns student_id, frame_index, attention) and the lecture's front."""
+        with self.transaction() as con:
+            con.register("att", values[["student_id", "frame_index", "attention"]])
+            con.execute(
+                "UPDATE observations o SET attention = att.attention FROM att "
+                "WHERE o.lecture_id = ? AND o.student_id = att.student_id AND o.frame_index = att.frame_index",
+                [lecture_id],
+            )
+            con.unregister("att")
+            if front is not None:
+                con.execute(
+                    "UPDATE lectures SET front_yaw = ?, front_pitch = ?, front_learnt = ? WHERE lecture_id = ?",
+                    [front[0], front[1], front[2], lecture_id],
+                )
 
     def count_students(self, lecture_id: int) -> int:
         with self.connect() as con:
