@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")
     r = sub.add_parser("roster", help="enrol, list and remove named students (only face embeddings are kept)")
     rsub = r.add_subparsers(dest="roster_command", required=True)
-    ra = rsub.add_parser("add", parents=[db], help="enrol NAME with 1-5 photos (a .zip of name/*.jpg enrols each folder)")
+    ra = rsub.add_parser(
+        "add", parents=[db], help="enrol NAME with 1-5 photos (a .zip of name/*.jpg enrols each folder)"
+    )
     ra.add_argument("name")
     ra.add_argument("images", nargs="+")
     rsub.add_parser("list", parents=[db], help="enrolled names")

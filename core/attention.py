@@ -56,7 +56,9 @@ def head_term(yaw: np.ndarray, pitch: np.ndarray, front: Front | None, cone_deg:
     return np.where(np.isfinite(off), term, 1.0)
 
 
-def fatigue_flags(student: np.ndarray, t: np.ndarray, eyes_open: np.ndarray, closure_s: float = CLOSURE_S) -> np.ndarray:
+def fatigue_flags(
+    student: np.ndarray, t: np.ndarray, eyes_open: np.ndarray, closure_s: float = CLOSURE_S
+) -> np.ndarray:
     """1.0 for samples inside an eye closure of at least `closure_s` seconds (per student)."""
     flags = np.zeros(len(t))
     closed = np.nan_to_num(np.asarray(eyes_open, dtype=float), nan=1.0) < EYES_CLOSED_BELOW

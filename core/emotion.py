@@ -27,12 +27,14 @@ def face_crops(gray: np.ndarray, faces: list[FaceObservation], size: int, margin
         x1, y1, x2, y2 = f.box
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         half = max(x2 - x1, y2 - y1) * (0.5 + margin)
-        a, b = int(round(cx - half)), int(round(cx + half))
-        c, d = int(round(cy - half)), int(round(cy + half))
+        a, b = round(cx - half), round(cx + half)
+        c, d = round(cy - half), round(cy + half)
         pad = max(0, -a, -c, b - w, d - h)
         src = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
         crop = src[c + pad : d + pad, a + pad : b + pad]
-        out[i] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR)
+        out[i] = cv2.resize(
+            crop, (size, size), interpolation=cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+        )
     return out
 
 

@@ -33,9 +33,15 @@ def emotions_json(store: Store, lecture_id: int) -> str:
         "students": [
             {
                 "student": s.identity if isinstance(s.identity, str) and s.identity else s.student,
-                "attention": None if s.attention != s.attention or s.attention is None else round(float(s.attention), 4),
+                "attention": None
+                if s.attention != s.attention or s.attention is None
+                else round(float(s.attention), 4),
                 "emotions": [
-                    {"emotion": r.emotion, "score": round(float(r.mean_confidence), 4), "minutes": round(float(r.minutes), 4)}
+                    {
+                        "emotion": r.emotion,
+                        "score": round(float(r.mean_confidence), 4),
+                        "minutes": round(float(r.minutes), 4),
+                    }
                     for r in emo[emo["student_id"] == s.student_id].itertuples()
                 ],
             }

@@ -70,11 +70,13 @@ class PoseAnalyser:
                 filled.append(
                     replace(
                         face,
-                        yaw=_opt(yaw), pitch=_opt(pitch), roll=_opt(roll),
+                        yaw=_opt(yaw),
+                        pitch=_opt(pitch),
+                        roll=_opt(roll),
                         eyes_open=_opt(_num(getattr(r, "eyes_open", None))),
                         gaze_x=_opt(_num(getattr(r, "gaze_x", None))),
                         gaze_y=_opt(_num(getattr(r, "gaze_y", None))),
-                    )  # fmt: skip
+                    )
                 )
             out.append(filled)
         return out

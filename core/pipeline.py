@@ -21,10 +21,10 @@ import numpy as np
 from core.detect import MTCNNDetector
 from core.errors import ClassLensError
 from core.faces import FaceObservation
+from core.lecture_identity import embedding_sums
 from core.settings import Settings
 from core.store import Store
 from core.track import IouTracker
-from core.lecture_identity import embedding_sums
 from core.video import DecodeReport, Frame, probe, sample_frames
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,9 @@ def _run(
     def process(frames: list[Frame]) -> None:
         nonlocal frames_sampled, last_t
         t0 = time.perf_counter()
-        detected = models.detector.detect_batch([f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames])
+        detected = models.detector.detect_batch(
+            [f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames]
+        )
         t1 = time.perf_counter()
         tracked = [tracker.update(faces) for faces in detected]
         t2 = time.perf_counter()

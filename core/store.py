@@ -223,11 +223,13 @@ class Store:
 
     # -- lectures ------------------------------------------------------------------------------
     def _lecture(self, con: duckdb.DuckDBPyConnection, lecture_id: int) -> Lecture:
-        row = _first(con.execute(
-            "SELECT lecture_id, file_name, sha256, status, progress_t, frames_sampled, sample_fps, "
-            "duration_s, settings, warnings FROM lectures WHERE lecture_id = ?",
-            [lecture_id],
-        ))
+        row = _first(
+            con.execute(
+                "SELECT lecture_id, file_name, sha256, status, progress_t, frames_sampled, sample_fps, "
+                "duration_s, settings, warnings FROM lectures WHERE lecture_id = ?",
+                [lecture_id],
+            )
+        )
         if row is None:
             raise LectureNotFound(f"No lecture {lecture_id} in {self.path.name}.")
         return Lecture(*row[:9], warnings=json.loads(row[9]) if row[9] else [])
@@ -239,11 +241,12 @@ class Store:
     def find_lecture(self, sha256: str, settings_key: str) -> Lecture | None:
         """The lecture made from the same file with the same analysis settings, if any."""
         with self.connect() as con:
-            row = _first(con.execute(
-                "SELECT lecture_id FROM lectures WHERE sha256 = ? AND settings = ? "
-                "ORDER BY lecture_id LIMIT 1",
-                [sha256, settings_key],
-            ))
+            row = _first(
+                con.execute(
+                    "SELECT lecture_id FROM lectures WHERE sha256 = ? AND settings = ? ORDER BY lecture_id LIMIT 1",
+                    [sha256, settings_key],
+                )
+            )
             return self._lecture(con, row[0]) if row else None
 
     def create_lecture(
@@ -278,11 +281,13 @@ class Store:
         """
         try:
             with self.transaction() as con:
-                row = _first(con.execute(
-                    "SELECT status, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) "
-                    "FROM lectures WHERE lecture_id = ?",
-                    [lecture_id],
-                ))
+                row = _first(
+                    con.execute(
+                        "SELECT status, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) "
+                        "FROM lectures WHERE lecture_id = ?",
+                        [lecture_id],
+                    )
+                )
                 if row is None:
                     raise LectureNotFound(f"No lecture {lecture_id} in {self.path.name}.")
                 status, worker, age = row
@@ -333,9 +338,9 @@ class Store:
                 " FROM observations WHERE lecture_id = ?) WHERE rn = 1",
                 [lecture_id],
             ).fetchall()
-            row = _first(con.execute(
-                "SELECT coalesce(max(student_id), 0) + 1 FROM students WHERE lecture_id = ?", [lecture_id]
-            ))
+            row = _first(
+                con.execute("SELECT coalesce(max(student_id), 0) + 1 FROM students WHERE lecture_id = ?", [lecture_id])
+            )
         states = [TrackState(int(r[0]), (r[1], r[2], r[3], r[4]), float(r[5])) for r in rows]
         return states, int(row[0]) if row else 1
 
@@ -359,9 +364,7 @@ class Store:
         """
         with self.transaction() as con:
             if new_students:
-                start = _first(con.execute(
-                    "SELECT count(*) FROM students WHERE lecture_id = ?", [lecture_id]
-                ))
+                start = _first(con.execute("SELECT count(*) FROM students WHERE lecture_id = ?", [lecture_id]))
                 n0 = int(start[0]) if start else 0
                 students = pd.DataFrame(
                     {
@@ -440,10 +443,12 @@ class Store:
         """Accumulate per-student embedding sums: student id -> (sum of embeddings, count)."""
         with self.transaction() as con:
             for sid, (total, n) in sums.items():
-                row = _first(con.execute(
-                    "SELECT embedding, embedding_n FROM students WHERE lecture_id = ? AND student_id = ?",
-                    [lecture_id, sid],
-                ))
+                row = _first(
+                    con.execute(
+                        "SELECT embedding, embedding_n FROM students WHERE lecture_id = ? AND student_id = ?",
+                        [lecture_id, sid],
+                    )
+                )
                 if row is None:
                     continue
                 prev = np.asarray(row[0], dtype=np.float32) if row[0] is not None else 0

@@ -18,7 +18,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_analyze_writes_db_and_csvs(tmp_path):
     out = tmp_path / "out"
-    proc = _run("analyze", str(fixture("WolfgangLanger_Pexels.mp4")), "--db", str(tmp_path / "c.duckdb"), "--out", str(out))
+    proc = _run(
+        "analyze", str(fixture("WolfgangLanger_Pexels.mp4")), "--db", str(tmp_path / "c.duckdb"), "--out", str(out)
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["students"] == 1 and result["observations"] == 40

@@ -100,7 +100,9 @@ def test_cancel_then_rerun_resumes_without_duplicates(tmp_path, models, analysed
     def progress(frac: float, msg: str) -> None:
         cancel.set()  # stop after the first committed batch
 
-    first = analyze(fixture("WolfgangLanger_Pexels.mp4"), store, Settings(), models=models, progress=progress, cancel=cancel)
+    first = analyze(
+        fixture("WolfgangLanger_Pexels.mp4"), store, Settings(), models=models, progress=progress, cancel=cancel
+    )
     assert first.status == "interrupted" and 0 < first.observations < clean.observations
     second = analyze(fixture("WolfgangLanger_Pexels.mp4"), store, Settings(), models=models)
     assert second.lecture_id == first.lecture_id

@@ -28,7 +28,9 @@ def test_version_1_database_is_migrated_keeping_its_rows(tmp_path):
     con.execute(MIGRATIONS[0])
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     con.execute("INSERT INTO schema_version VALUES (1)")
-    con.execute("INSERT INTO lectures (file_name, sample_fps, settings, status) VALUES ('old.mp4', 2, '{}', 'complete')")
+    con.execute(
+        "INSERT INTO lectures (file_name, sample_fps, settings, status) VALUES ('old.mp4', 2, '{}', 'complete')"
+    )
     con.close()
     store = Store(path)
     assert store.schema_version() == SCHEMA_VERSION
@@ -73,7 +75,13 @@ def test_duplicate_rows_are_ignored(tmp_path):
 def test_attention_only_rows_have_null_emotions(tmp_path):
     store = Store(tmp_path / "x.duckdb")
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0)
-    store.append(lid, [FaceObservation(0, 0.0, (0, 0, 5, 5), 0.95, track_id=1)], progress_t=0, frames_sampled=1, new_students={1: 0.0})
+    store.append(
+        lid,
+        [FaceObservation(0, 0.0, (0, 0, 5, 5), 0.95, track_id=1)],
+        progress_t=0,
+        frames_sampled=1,
+        new_students={1: 0.0},
+    )
     row = store.query_df("SELECT p_happy, dominant_emotion FROM observations")
     assert row["p_happy"].isna().all() and row["dominant_emotion"].isna().all()
     assert queries.report_input(store, lid) == "Student 1: "
