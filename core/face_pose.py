@@ -1,5 +1,9 @@
-"""Pipeline stage for head pose and eyes: fills yaw/pitch/roll, eyes_open and gaze per face,
-with head angles smoothed per track (pose from single frames jitters by a few degrees)."""
+"""Pipeline stage for head pose and eyes: fills yaw/pitch/roll, eyes_open and gaze per face.
+
+Head angles and gaze are smoothed per track by `core.headpose.PoseSmoother` (a running median:
+single-frame fits jitter by a few degrees); eye openness is kept raw so that the attention
+score sees eye closures as they happen.
+"""
 
 from __future__ import annotations
 
@@ -10,48 +14,41 @@ import numpy as np
 from core.faces import FaceObservation
 
 
-class _HeadposeEstimator:
-    """Adapter over core.headpose.estimate_pose (MediaPipe mesh + solvePnP, 5-point fallback)."""
+class HeadposeEstimator:
+    """Adapter over `core.headpose.estimate_pose` (MediaPipe mesh + solvePnP, 5-point fallback)."""
 
     def __init__(self) -> None:
-        from core import headpose
+        from models.landmarks import default_landmark_model
 
-        self._headpose = headpose
+        self.model = default_landmark_model()
 
     def estimate(self, rgb: np.ndarray, faces: list[FaceObservation]) -> list[object]:
+        from core.headpose import estimate_pose
+
         boxes = np.array([f.box for f in faces], dtype=np.float32).reshape(-1, 4)
-        landmarks = [f.landmarks for f in faces]
-        return self._headpose.estimate_pose(rgb, boxes, landmarks=landmarks)
+        five = None
+        if all(f.landmarks is not None for f in faces):
+            five = np.stack([np.asarray(f.landmarks, dtype=np.float32) for f in faces])
+        return estimate_pose(rgb, boxes, landmarks5=five, model=self.model)
 
 
-def default_pose_estimator() -> _HeadposeEstimator:
-    return _HeadposeEstimator()
+def default_pose_estimator() -> HeadposeEstimator:
+    return HeadposeEstimator()
 
 
 class PoseAnalyser:
-    """Per run: head pose and eye state for every face, exponentially smoothed per track.
+    """Per run: head pose and eye state for every face, smoothed per track.
 
     Args:
-        estimator: object with `estimate(rgb, faces) -> list[PoseResult]` (yaw, pitch, roll,
-            eyes_open, gaze_x, gaze_y attributes; None where not measurable).
-        alpha: weight of the newest sample in the smoothing (1 = no smoothing).
-        reset_s: a track unseen for this long starts its smoothing afresh.
+        estimator: object with `estimate(rgb, faces) -> list[PoseResult]`.
+        window: samples in the per-track running median (angles and gaze).
     """
 
-    def __init__(self, estimator: object, alpha: float = 0.6, reset_s: float = 3.0) -> None:
-        self.estimator = estimator
-        self.alpha = alpha
-        self.reset_s = reset_s
-        self._state: dict[int, tuple[float, np.ndarray]] = {}
+    def __init__(self, estimator: object, window: int = 3) -> None:
+        from core.headpose import PoseSmoother
 
-    def _smooth(self, track_id: int | None, t: float, angles: np.ndarray) -> np.ndarray:
-        if track_id is None or not np.all(np.isfinite(angles)):
-            return angles
-        prev = self._state.get(track_id)
-        if prev is not None and t - prev[0] <= self.reset_s:
-            angles = self.alpha * angles + (1 - self.alpha) * prev[1]
-        self._state[track_id] = (t, angles)
-        return angles
+        self.estimator = estimator
+        self.smoother = PoseSmoother(window=window)
 
     def analyse(self, frames: list[tuple[np.ndarray, list[FaceObservation]]]) -> list[list[FaceObservation]]:
         out = []
@@ -61,30 +58,18 @@ class PoseAnalyser:
                 continue
             results = self.estimator.estimate(rgb, faces)  # type: ignore[attr-defined]
             filled = []
-            for face, r in zip(faces, results, strict=True):
-                if r is None:
-                    filled.append(face)
-                    continue
-                raw = np.array([_num(r.yaw), _num(r.pitch), _num(r.roll)], dtype=float)
-                yaw, pitch, roll = self._smooth(face.track_id, face.t, raw)
+            for face, raw in zip(faces, results, strict=True):
+                pose = raw if face.track_id is None else self.smoother.update(face.track_id, face.t, raw)
                 filled.append(
                     replace(
                         face,
-                        yaw=_opt(yaw),
-                        pitch=_opt(pitch),
-                        roll=_opt(roll),
-                        eyes_open=_opt(_num(getattr(r, "eyes_open", None))),
-                        gaze_x=_opt(_num(getattr(r, "gaze_x", None))),
-                        gaze_y=_opt(_num(getattr(r, "gaze_y", None))),
+                        yaw=pose.yaw,
+                        pitch=pose.pitch,
+                        roll=pose.roll,
+                        eyes_open=raw.eyes_open,
+                        gaze_x=pose.gaze_x,
+                        gaze_y=pose.gaze_y,
                     )
                 )
             out.append(filled)
         return out
-
-
-def _num(v: object) -> float:
-    return float("nan") if v is None else float(v)  # type: ignore[arg-type]
-
-
-def _opt(v: float) -> float | None:
-    return None if not np.isfinite(v) else float(v)

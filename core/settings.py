@@ -50,7 +50,7 @@ class Settings:
     attention_only: bool = False
     emotion_model: str | None = None
     batch_frames: int = 20
-    pose: bool = False  # switched on once core.headpose lands
+    pose: bool = True
     identify: bool = True
     front_yaw: float | None = None
     front_pitch: float | None = None

@@ -59,3 +59,87 @@ def test_attention_falls_when_turned_away_or_eyes_closed_and_works_without_emoti
     assert att[3] == pytest.approx(0.5)  # eyes closed (short): half
     with_emotion = obs.assign(p_sad=[0.0, 1.0, 0.0, 0.0], p_fear=[0.0, 0.0, 0.0, 0.0])
     assert attention_scores(with_emotion, FRONT)[1] == pytest.approx(0.8)
+
+
+# -- end to end on real faces -------------------------------------------------------------------
+
+
+def test_every_observation_has_pose_eyes_and_attention(analysed_db):
+    store, result = analysed_db
+    df = store.query_df(
+        "SELECT t, yaw, pitch, roll, eyes_open, attention FROM observations WHERE lecture_id = ?", [result.lecture_id]
+    )
+    assert len(df) == 40
+    assert df[["yaw", "pitch", "roll", "eyes_open", "attention"]].notna().all().all()
+    assert df["attention"].between(0, 1).all()
+    # In this clip she keeps her eyes shut for the first seconds, then opens them and laughs.
+    closed = df[df["t"] < 5.5]
+    opened = df[(df["t"] > 10) & (df["t"] < 17)]
+    assert closed["eyes_open"].mean() < 0.3 < 0.8 < opened["eyes_open"].mean()
+    assert closed["attention"].mean() < opened["attention"].mean() - 0.3
+
+
+def test_attention_per_minute_and_in_the_students_csv(analysed_db):
+    import io
+
+    from core import exports, queries
+
+    store, result = analysed_db
+    per_minute = queries.attention_per_minute(store, result.lecture_id)
+    assert per_minute["minute"].tolist() == [0]
+    assert per_minute["samples"][0] == 40 and per_minute["expected"][0] == 40
+    mean = store.query_df("SELECT avg(attention) AS a FROM observations WHERE lecture_id = ?", [result.lecture_id])
+    assert per_minute["attention"][0] == pytest.approx(mean["a"][0], abs=1e-4)
+    csv = pd.read_csv(io.StringIO(exports.students_csv(store, result.lecture_id)))
+    assert csv["attention_minute_1"][0] == pytest.approx(per_minute["attention"][0], abs=1e-3)
+
+
+def _canvas_video(path, frames_rgb, fps=2):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames_rgb[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for img in frames_rgb:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_turning_away_lowers_attention_in_a_video_built_from_real_faces(tmp_path, models):
+    """Three students face the front all along; the fourth seat holds a frontal face, then a real
+    photo of a man with his head turned to his right. His attention must drop once turned."""
+    import cv2
+
+    from core.pipeline import analyze
+    from core.settings import Settings
+    from core.store import Store
+    from tests.conftest import fixture
+
+    def face(name, h=170):
+        img = cv2.cvtColor(cv2.imread(str(fixture(name))), cv2.COLOR_BGR2RGB)
+        return cv2.resize(img, (round(img.shape[1] * h / img.shape[0]), h))
+
+    front = [face("headpose/frontal_male.jpg"), face("headpose/eyes_open.jpg"), face("0-f15-hao-ph.jpg")]
+    frontal_4th, turned = face("identity/obama_1.jpg"), face("headpose/turned_right.jpg")
+    frames = []
+    for i in range(12):
+        canvas = np.full((400, 1280, 3), 90, np.uint8)
+        seats = [*front, frontal_4th if i < 6 else turned]
+        for k, img in enumerate(seats):
+            x = 20 + k * 320
+            canvas[100 : 100 + img.shape[0], x : x + min(img.shape[1], 300)] = img[:, :300]
+        frames.append(canvas)
+    video = tmp_path / "turning.mp4"
+    _canvas_video(video, frames)
+    store = Store(tmp_path / "t.duckdb")
+    result = analyze(video, store, Settings(identify=False), models=models)
+    df = store.query_df("SELECT t, x1, yaw, attention FROM observations WHERE lecture_id = ?", [result.lecture_id])
+    fourth = df[df["x1"] > 960]
+    before, after = fourth[fourth["t"] < 2.9], fourth[fourth["t"] > 3.1]
+    assert len(before) >= 4 and len(after) >= 4
+    assert after["attention"].mean() < before["attention"].mean() - 0.3
+    others = df[df["x1"] < 960]
+    assert others["attention"].mean() > after["attention"].mean() + 0.3
