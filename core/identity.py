@@ -63,15 +63,16 @@ class FaceEmbedder:
                 continue  # a degenerate box embeds a black crop rather than failing the batch
             face = image_rgb[top:bottom, left:right]
             shrink = face.shape[0] > INPUT_SIZE or face.shape[1] > INPUT_SIZE
-            out[i] = cv2.resize(face, (INPUT_SIZE, INPUT_SIZE),
-                                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+            out[i] = cv2.resize(
+                face, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            )
         return out
 
     def embed_crops(self, crops: np.ndarray) -> np.ndarray:
         """Embed (N, 160, 160, 3) uint8 RGB crops; returns (N, 512) float32 unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.require(crops, np.uint8, ["C", "W"])).permute(0, 3, 1, 2).float()
         x = (x - 127.5) / 128.0
         with torch.inference_mode():
             emb = self.model(x)
