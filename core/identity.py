@@ -19,8 +19,9 @@ from core.errors import NoFaceInImage
 from models.facenet import EMBEDDING_SIZE, INPUT_SIZE, load_facenet
 
 # Euclidean distance between L2-normalised embeddings below which two faces are one person.
-# Measured on 22 real faces of 13 people (231 pairs, bench/faces_cost.py): same person
-# 0.47–0.90, different people 1.09–1.53; 1.0 sits in the gap.
+# Measured on 25 real faces of 11 people (tests/fixtures/identity: 28 same / 272 different pairs,
+# `python -m bench.faces_cost`): same person 0.25–0.93, different people 1.01–1.64; 1.0 separates
+# all of them (0.9 rejects one same pair, 1.1 accepts two different pairs).
 SAME_PERSON_THRESHOLD = 1.0
 # Context around the detector's box, in pixels of the 160-px crop (facenet-pytorch's `margin`).
 CROP_MARGIN = 32
