@@ -1,0 +1,275 @@
+"""Live camera analysis: newest frame in, newest results out, observations to DuckDB (no Streamlit).
+
+Three threads meet here (streamlit-webrtc's design):
+
+- the video thread calls `LiveAnalyser.recv(frame)` for every camera frame: it only stores the
+  frame as the newest one (older unprocessed frames are dropped: latest frame wins) and draws
+  the latest known boxes, so the picture stays smooth whatever the models cost;
+- a worker thread (`LiveAnalyser.start`) takes the newest frame at most `sample_fps` times a
+  second and runs detector, tracker, emotion and head pose on it;
+- the page's main loop calls `LiveLecture.flush()` which drains the finished observations under
+  the lock and appends them to DuckDB (the one writer), and `close()` when the camera stops.
+
+Identity (roster matching) is not run live; attention is computed when the lecture is closed
+(its "front" direction is learnt from the whole session, as for recorded lectures).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import av
+import cv2
+import numpy as np
+
+from core.faces import FaceObservation
+from core.pipeline import FaceAnalyser, Models, update_attention
+from core.settings import Settings
+from core.store import Store
+from core.track import IouTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveStats:
+    """Counters for the frame rate (video thread) and model rate (worker) of a session."""
+
+    started: float = field(default_factory=time.monotonic)
+    frames_in: int = 0
+    frames_analysed: int = 0
+    model_seconds: float = 0.0
+    first_frame_at: float | None = None
+    stopped_at: float | None = None
+    last_error: str | None = None
+
+    def video_fps(self, now: float | None = None) -> float:
+        if self.first_frame_at is None or self.frames_in < 2:
+            return 0.0
+        return (self.frames_in - 1) / max(1e-6, (now or self.stopped_at or time.monotonic()) - self.first_frame_at)
+
+    def model_fps(self, now: float | None = None) -> float:
+        if self.first_frame_at is None:
+            return 0.0
+        return self.frames_analysed / max(1e-6, (now or self.stopped_at or time.monotonic()) - self.first_frame_at)
+
+    def model_ms(self) -> float:
+        """Mean model time per analysed frame (its inverse is the model's capacity in frames/s)."""
+        return 1000 * self.model_seconds / self.frames_analysed if self.frames_analysed else 0.0
+
+
+class LiveAnalyser:
+    """Per viewer: hands camera frames to a model worker and results back, thread-safely.
+
+    Args:
+        models: shared loaded models (detector, per-face analysers, pose estimator).
+        settings: tracker settings and `fps` (observations per second, as for recorded lectures).
+        clock: time source (seconds), injectable for tests.
+    """
+
+    def __init__(self, models: Models, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.models = models
+        self.settings = settings
+        self.sample_interval = 1.0 / settings.fps
+        self._clock = clock
+        self._t0: float | None = None
+        self._lock = threading.Lock()
+        self._new_frame = threading.Condition(self._lock)
+        self._latest: tuple[np.ndarray, int, float] | None = None
+        self._last_rgb: np.ndarray | None = None
+        self._overlay: list[FaceObservation] = []
+        self._pending: list[FaceObservation] = []
+        self._new_students: dict[int, float] = {}
+        self._labels: dict[int, str] = {}
+        self._frame_counter = 0
+        self._last_sample_t = -1e9
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.tracker = IouTracker(settings.track_iou, settings.track_max_gap_s)
+        self.stages = self._stages(models)
+        self.stats = LiveStats()
+
+    @staticmethod
+    def _stages(models: Models) -> list[FaceAnalyser]:
+        stages: list[FaceAnalyser] = list(models.analysers)
+        if models.pose_estimator is not None:
+            from core.face_pose import PoseAnalyser
+
+            stages.append(PoseAnalyser(models.pose_estimator))
+        return stages
+
+    # -- video thread --------------------------------------------------------------------------
+    def recv(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """streamlit-webrtc's frame callback: keep the newest frame, return it with the last boxes."""
+        rgb = frame.to_ndarray(format="rgb24")
+        now = self._clock()
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = now
+                self.stats.first_frame_at = time.monotonic()
+            self._latest = (rgb, self._frame_counter, now - self._t0)
+            self._last_rgb = rgb
+            self._frame_counter += 1
+            self.stats.frames_in += 1
+            overlay = list(self._overlay)
+            labels = dict(self._labels)
+            self._new_frame.notify()
+        out = av.VideoFrame.from_ndarray(draw_faces(rgb, overlay, labels), format="rgb24")
+        out.pts = frame.pts
+        if frame.time_base is not None:
+            out.time_base = frame.time_base
+        return out
+
+    # -- worker --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="classlens-live-models", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.stats.stopped_at is None:
+            self.stats.stopped_at = time.monotonic()
+        self._stop.set()
+        with self._lock:
+            self._new_frame.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.step(wait_s=0.5):
+                    continue
+            except Exception as exc:  # keep the camera running; show the message on the page
+                log.exception("live analysis failed on a frame")
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                time.sleep(0.2)
+
+    def step(self, wait_s: float = 0.0) -> bool:
+        """Analyse the newest frame if one is due (at most `fps` per second of camera time).
+
+        Returns True when a frame was analysed.
+        """
+        with self._lock:
+            if self._latest is None and wait_s > 0:
+                self._new_frame.wait(wait_s)
+            latest = self._latest
+            if latest is None or latest[2] - self._last_sample_t < self.sample_interval - 1e-6:
+                due = None
+            else:
+                due = latest
+                self._latest = None
+                self._last_sample_t = latest[2]
+        if due is None:
+            if latest is not None and wait_s > 0:
+                time.sleep(min(wait_s, self.sample_interval / 4))
+            return False
+        rgb, index, t = due
+        t0 = time.perf_counter()
+        faces = self.models.detector.detect(rgb, index, t)
+        faces = self.tracker.update(faces)
+        batch: list[tuple[np.ndarray, list[FaceObservation]]] = [(rgb, faces)]
+        for stage in self.stages:
+            batch = [(rgb, out) for out in stage.analyse(batch)]
+        faces = batch[0][1]
+        elapsed = time.perf_counter() - t0
+        with self._lock:
+            for f in faces:
+                assert f.track_id is not None
+                if f.track_id not in self._labels:
+                    self._labels[f.track_id] = f"Student {len(self._labels) + 1}"
+                    self._new_students[f.track_id] = f.t
+            self._overlay = faces
+            self._pending.extend(faces)
+            self.stats.frames_analysed += 1
+            self.stats.model_seconds += elapsed
+        return True
+
+    # -- main loop thread ----------------------------------------------------------------------
+    def drain(self) -> tuple[list[FaceObservation], dict[int, float], float, int]:
+        """Observations finished since the last call, new students (id -> first time), the
+        time of the last analysed frame and the number of analysed frames so far."""
+        with self._lock:
+            faces, self._pending = self._pending, []
+            new, self._new_students = self._new_students, {}
+            return faces, new, self._last_sample_t, self.stats.frames_analysed
+
+    def latest_faces(self) -> list[FaceObservation]:
+        with self._lock:
+            return list(self._overlay)
+
+    def latest_frame(self) -> np.ndarray | None:
+        """The newest camera frame (for a snapshot), if any arrived."""
+        with self._lock:
+            return None if self._last_rgb is None else self._last_rgb.copy()
+
+
+def draw_faces(rgb: np.ndarray, faces: list[FaceObservation], labels: dict[int, str]) -> np.ndarray:
+    """A copy of the frame with each face's box, student label and top emotion drawn."""
+    out = np.ascontiguousarray(rgb).copy()
+    for f in faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (59, 111, 216), 2)
+        text = labels.get(f.track_id or -1, "face")
+        dom = f.dominant_emotion
+        if dom is not None:
+            text += f" {dom[0]} {dom[1]:.0%}"
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        top = max(0, y1 - th - 8)
+        cv2.rectangle(out, (x1, top), (x1 + tw + 6, top + th + 8), (59, 111, 216), -1)
+        cv2.putText(out, text, (x1 + 3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+class LiveLecture:
+    """The database side of a live session: a lecture with source='live', appended as it goes.
+
+    Args:
+        store: the database.
+        settings: stored with the lecture; `fps` is the live sampling rate.
+        name: lecture name (default "Live camera <date time>").
+    """
+
+    def __init__(self, store: Store, settings: Settings, name: str | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.name = name or f"Live camera {datetime.now():%Y-%m-%d %H:%M}"
+        self.lecture_id = store.create_lecture(
+            self.name, None, settings_key=settings.analysis_key(), sample_fps=settings.fps, source="live", status="running"
+        )
+        self.last_t = -1.0
+        self.frames = 0
+        self.observations = 0
+        self.closed = False
+
+    def flush(self, analyser: LiveAnalyser) -> int:
+        """Append what the analyser finished since the last flush; returns rows appended."""
+        faces, new_students, last_t, frames = analyser.drain()
+        if not faces and not new_students and frames == self.frames:
+            return 0
+        self.last_t, self.frames = max(self.last_t, last_t), frames
+        self.store.append(self.lecture_id, faces, progress_t=self.last_t, frames_sampled=frames, new_students=new_students)
+        self.observations += len(faces)
+        return len(faces)
+
+    def close(self, analyser: LiveAnalyser | None = None) -> str:
+        """Final flush, attention for every row, duration, then status complete / no_faces."""
+        if self.closed:
+            return "closed"
+        if analyser is not None:
+            analyser.stop()
+            self.flush(analyser)
+        update_attention(self.store, self.lecture_id, self.settings)
+        duration = max(0.0, self.last_t) + 1.0 / self.settings.fps if self.frames else 0.0
+        with self.store.transaction() as con:
+            con.execute("UPDATE lectures SET duration_s = ? WHERE lecture_id = ?", [duration, self.lecture_id])
+        status = "complete" if self.store.count_observations(self.lecture_id) else "no_faces"
+        self.store.set_status(self.lecture_id, status)
+        self.closed = True
+        return status

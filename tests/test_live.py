@@ -1,0 +1,118 @@
+"""core.live: the frame callback called directly with real frames, the worker, and the live lecture."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import numpy as np
+import pytest
+
+from core.live import LiveAnalyser, LiveLecture, draw_faces
+from core.settings import Settings
+from core.store import Store
+from core.video import sample_frames
+from tests.conftest import fixture
+
+
+@pytest.fixture(scope="module")
+def face_frames():
+    """12 real frames (one face) of the fixture clip, 4 per second of video."""
+    return [f.rgb for f in sample_frames(fixture("WolfgangLanger_Pexels.mp4"), 4.0)][:12]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_callback_returns_the_frame_with_boxes_and_models_keep_the_rate(models, face_frames):
+    clock = Clock()
+    live = LiveAnalyser(models, Settings(fps=2.0), clock=clock)
+    analysed = []
+    for i, rgb in enumerate(face_frames):
+        clock.t = 100.0 + i * 0.25  # camera at 4 frames/s, models at most 2/s
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        out = live.recv(frame)
+        assert out.width == frame.width and out.height == frame.height and out.pts == i
+        analysed.append(live.step())
+    assert analysed == [i % 2 == 0 for i in range(12)]
+    faces, new_students, last_t, n = live.drain()
+    assert n == 6 and last_t == pytest.approx(2.5)
+    assert len(faces) == 6 and {f.track_id for f in faces} == {1} and new_students == {1: 0.0}
+    assert all(f.emotion_probs is not None and f.yaw is not None for f in faces)
+    assert [f.t for f in faces] == pytest.approx([0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    # the last frame returned carries the drawn box: it differs from the input
+    out = live.recv(av.VideoFrame.from_ndarray(face_frames[-1], format="rgb24")).to_ndarray(format="rgb24")
+    assert not np.array_equal(out, face_frames[-1])
+    assert live.drain()[0] == []  # drained once
+
+
+def test_latest_frame_wins(models, face_frames):
+    clock = Clock()
+    live = LiveAnalyser(models, Settings(fps=2.0), clock=clock)
+    for i, rgb in enumerate(face_frames[:5]):
+        clock.t = 100.0 + i * 0.25
+        live.recv(av.VideoFrame.from_ndarray(rgb, format="rgb24"))
+    assert live.step()  # only the newest of the 5 frames is analysed
+    assert not live.step()
+    faces, *_ = live.drain()
+    assert [f.frame_index for f in faces] == [4]
+
+
+def test_attention_only_runs_no_emotion_model(face_frames):
+    from core.pipeline import load_models
+
+    settings = Settings(attention_only=True, identify=False, pose=False)
+    live = LiveAnalyser(load_models(settings), settings)
+    live.recv(av.VideoFrame.from_ndarray(face_frames[0], format="rgb24"))
+    assert live.step()
+    faces, *_ = live.drain()
+    assert len(faces) == 1 and faces[0].emotion_probs is None
+
+
+def test_worker_thread_and_live_lecture_reach_duckdb(tmp_path, models, face_frames):
+    store = Store(tmp_path / "live.duckdb")
+    settings = Settings(fps=4.0)
+    live = LiveAnalyser(models, settings)
+    lecture = LiveLecture(store, settings)
+    live.start()
+    deadline = time.monotonic() + 60
+    i = 0
+    while live.stats.frames_analysed < 4 and time.monotonic() < deadline:
+        live.recv(av.VideoFrame.from_ndarray(face_frames[i % len(face_frames)], format="rgb24"))
+        i += 1
+        time.sleep(0.05)
+        lecture.flush(live)
+    assert live.stats.frames_analysed >= 4 and live.stats.last_error is None
+    assert lecture.close(live) == "complete"
+    row = store.query_df("SELECT * FROM lectures WHERE lecture_id = ?", [lecture.lecture_id]).iloc[0]
+    assert row["source"] == "live" and row["status"] == "complete" and row["duration_s"] > 0
+    n = store.count_observations(lecture.lecture_id)
+    assert n == lecture.observations >= 4
+    att = store.query_df("SELECT count(attention) AS n FROM observations WHERE lecture_id = ?", [lecture.lecture_id])
+    assert att["n"][0] == n  # attention computed when the lecture closed
+    assert store.list_lectures()["students"].tolist() == [1]
+    assert lecture.close(live) == "closed"
+
+
+def test_a_camera_without_faces_closes_as_no_faces(tmp_path, models):
+    store = Store(tmp_path / "live.duckdb")
+    live = LiveAnalyser(models, Settings())
+    lecture = LiveLecture(store, Settings())
+    live.recv(av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24"))
+    assert live.step()
+    lecture.flush(live)
+    assert lecture.close(live) == "no_faces"
+
+
+def test_draw_faces_labels():
+    from core.faces import FaceObservation
+
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    out = draw_faces(rgb, [FaceObservation(0, 0.0, (10, 30, 60, 90), 0.99, track_id=3)], {3: "Student 1"})
+    assert out[30:90, 10].any() and not rgb.any()
