@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="ClassLens", page_icon="🎓", layout="wide")
+from app.resources import auto_purge, current_preferences, db_str
+
+st.set_page_config(page_title="ClassLens", page_icon=":material/school:", layout="wide")
+
+prefs = current_preferences()
+if prefs.retention_days:
+    auto_purge(db_str(), prefs.retention_days)
 
 pages = [
-    st.Page("pages/analyse.py", title="Analyse a lecture", icon="🎬", default=True),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/dashboard.py", title="Dashboard", icon=":material/dashboard:"),
+    st.Page("pages/students.py", title="Students", icon=":material/person:"),
+    st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
+    st.Page("pages/roster.py", title="Roster", icon=":material/badge:"),
+    # the report page (issue 7) goes here
+    st.Page("pages/settings.py", title="Settings & privacy", icon=":material/lock:"),
 ]
 st.navigation(pages).run()

@@ -45,22 +45,33 @@ def engagement_timeline(timeline: pd.DataFrame, title: str = "Class engagement o
         return _empty(title, "No observations yet")
     t = timeline["t_start"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=t, y=timeline["max"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(x=t, y=timeline["max"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    )
     fig.add_trace(
         go.Scatter(
             x=t, y=timeline["min"], mode="lines", line={"width": 0}, fill="tonexty",
             fillcolor="rgba(59,111,216,0.10)", name="min–max",
         )
     )  # fmt: skip
-    fig.add_trace(go.Scatter(x=t, y=timeline["p75"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(x=t, y=timeline["p75"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    )
     fig.add_trace(
         go.Scatter(
             x=t, y=timeline["p25"], mode="lines", line={"width": 0}, fill="tonexty",
             fillcolor="rgba(59,111,216,0.25)", name="middle half of students",
         )
     )  # fmt: skip
-    fig.add_trace(go.Scatter(x=t, y=timeline["mean"], mode="lines+markers", line={"color": ACCENT, "width": 2}, name="class mean"))
-    fig.update_layout(title=title, xaxis_title="time (s)", yaxis={"title": "engagement", "range": [0, 1.02], "tickformat": ".0%"}, **_LAYOUT)
+    fig.add_trace(
+        go.Scatter(x=t, y=timeline["mean"], mode="lines+markers", line={"color": ACCENT, "width": 2}, name="class mean")
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="time (s)",
+        yaxis={"title": "engagement", "range": [0, 1.02], "tickformat": ".0%"},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -77,7 +88,12 @@ def emotion_distribution(shares: pd.DataFrame, title: str = "Emotions over time"
                 line={"width": 0.5, "color": EMOTION_COLOURS[e]},
             )
         )  # fmt: skip
-    fig.update_layout(title=title, xaxis_title="time (s)", yaxis={"title": "share of faces", "range": [0, 1], "tickformat": ".0%"}, **_LAYOUT)
+    fig.update_layout(
+        title=title,
+        xaxis_title="time (s)",
+        yaxis={"title": "share of faces", "range": [0, 1], "tickformat": ".0%"},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -91,12 +107,23 @@ def positive_index(index: pd.DataFrame, title: str = "Positive-emotion index") -
     return fig
 
 
-def performance_distribution(bands: pd.DataFrame, title: str = "Learning performance (students by engagement)") -> go.Figure:
+def performance_distribution(
+    bands: pd.DataFrame, title: str = "Learning performance (students by engagement)"
+) -> go.Figure:
     """Number of students per engagement band (`dashboard.performance_bands`)."""
     if bands.empty or int(bands["students"].sum()) == 0:
         return _empty(title, "No students")
-    fig = go.Figure(go.Bar(x=bands["band"], y=bands["students"], marker_color=ACCENT, text=bands["students"], textposition="outside"))
-    fig.update_layout(title=title, xaxis_title="engagement over the lecture", yaxis={"title": "students", "rangemode": "tozero"}, **_LAYOUT)
+    fig = go.Figure(
+        go.Bar(
+            x=bands["band"], y=bands["students"], marker_color=ACCENT, text=bands["students"], textposition="outside"
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="engagement over the lecture",
+        yaxis={"title": "students", "rangemode": "tozero"},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -125,8 +152,21 @@ def student_timeline(timeline: pd.DataFrame, label: str) -> go.Figure:
     title = f"{label}: engagement over time"
     if timeline.empty:
         return _empty(title, "No observations")
-    fig = go.Figure(go.Scatter(x=timeline["t_start"], y=timeline["engagement"], mode="lines+markers", line={"color": ACCENT}, fill="tozeroy"))
-    fig.update_layout(title=title, xaxis_title="time (s)", yaxis={"title": "engagement", "range": [0, 1.02], "tickformat": ".0%"}, **_LAYOUT)
+    fig = go.Figure(
+        go.Scatter(
+            x=timeline["t_start"],
+            y=timeline["engagement"],
+            mode="lines+markers",
+            line={"color": ACCENT},
+            fill="tozeroy",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="time (s)",
+        yaxis={"title": "engagement", "range": [0, 1.02], "tickformat": ".0%"},
+        **_LAYOUT,
+    )
     return fig
 
 
@@ -138,7 +178,9 @@ def student_emotions(emotions: pd.DataFrame, label: str) -> go.Figure:
     fig = go.Figure()
     for e in EMOTIONS:
         sub = emotions[emotions["emotion"] == e]
-        fig.add_trace(go.Scatter(x=sub["t_start"], y=sub["probability"], name=e, mode="lines", line={"color": EMOTION_COLOURS[e]}))
+        fig.add_trace(
+            go.Scatter(x=sub["t_start"], y=sub["probability"], name=e, mode="lines", line={"color": EMOTION_COLOURS[e]})
+        )
     fig.update_layout(title=title, xaxis_title="time (s)", yaxis={"title": "probability", "range": [0, 1]}, **_LAYOUT)
     return fig
 
@@ -150,9 +192,12 @@ def emotion_minutes(minutes: pd.DataFrame, label: str) -> go.Figure:
         return _empty(title, "No emotions")
     fig = go.Figure(
         go.Bar(
-            x=minutes["emotion"], y=minutes["minutes"], marker_color=[EMOTION_COLOURS.get(e, ACCENT) for e in minutes["emotion"]],
-            customdata=minutes["mean_confidence"], hovertemplate="%{x}: %{y:.2f} min, confidence %{customdata:.0%}<extra></extra>",
+            x=minutes["emotion"],
+            y=minutes["minutes"],
+            marker_color=[EMOTION_COLOURS.get(e, ACCENT) for e in minutes["emotion"]],
+            customdata=minutes["mean_confidence"],
+            hovertemplate="%{x}: %{y:.2f} min, confidence %{customdata:.0%}<extra></extra>",
         )
-    )  # fmt: skip
+    )
     fig.update_layout(title=title, yaxis_title="minutes", **_LAYOUT)
     return fig

@@ -214,7 +214,7 @@ def draw_faces(rgb: np.ndarray, faces: list[FaceObservation], labels: dict[int, 
     """A copy of the frame with each face's box, student label and top emotion drawn."""
     out = np.ascontiguousarray(rgb).copy()
     for f in faces:
-        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        x1, y1, x2, y2 = (round(v) for v in f.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (59, 111, 216), 2)
         text = labels.get(f.track_id or -1, "face")
         dom = f.dominant_emotion
@@ -241,7 +241,12 @@ class LiveLecture:
         self.settings = settings
         self.name = name or f"Live camera {datetime.now():%Y-%m-%d %H:%M}"
         self.lecture_id = store.create_lecture(
-            self.name, None, settings_key=settings.analysis_key(), sample_fps=settings.fps, source="live", status="running"
+            self.name,
+            None,
+            settings_key=settings.analysis_key(),
+            sample_fps=settings.fps,
+            source="live",
+            status="running",
         )
         self.last_t = -1.0
         self.frames = 0
@@ -254,7 +259,9 @@ class LiveLecture:
         if not faces and not new_students and frames == self.frames:
             return 0
         self.last_t, self.frames = max(self.last_t, last_t), frames
-        self.store.append(self.lecture_id, faces, progress_t=self.last_t, frames_sampled=frames, new_students=new_students)
+        self.store.append(
+            self.lecture_id, faces, progress_t=self.last_t, frames_sampled=frames, new_students=new_students
+        )
         self.observations += len(faces)
         return len(faces)
 

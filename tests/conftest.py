@@ -39,3 +39,19 @@ def analysed_db(tmp_path_factory, models):
     store = Store(tmp_path_factory.mktemp("db") / "classlens.duckdb")
     result = analyze(fixture("WolfgangLanger_Pexels.mp4"), store, Settings(), models=models)
     return store, result
+
+
+@pytest.fixture
+def app_db(tmp_path, monkeypatch, analysed_db, models):
+    """For AppTest pages: CLASSLENS_DB -> a private copy of `analysed_db`; the app's model loader
+    returns the session's models (loaded once)."""
+    import shutil
+
+    import app.resources
+
+    store, _ = analysed_db
+    path = tmp_path / "app.duckdb"
+    shutil.copy(store.path, path)
+    monkeypatch.setenv("CLASSLENS_DB", str(path))
+    monkeypatch.setattr(app.resources, "load_models", lambda settings: models)
+    return path

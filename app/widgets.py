@@ -1,0 +1,73 @@
+"""Widgets shared by several pages: the sidebar lecture picker and the exports panel."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.resources import current_store, db_str, lecture_exports, lecture_version
+
+STATUS_TEXT = {
+    "complete": "complete",
+    "no_faces": "no faces found",
+    "interrupted": "stopped (can resume)",
+    "running": "analysing…",
+    "pending": "waiting",
+    "failed": "failed",
+}
+
+
+def lectures() -> pd.DataFrame:
+    return current_store().list_lectures()
+
+
+def lecture_label(row: pd.Series) -> str:
+    when = pd.Timestamp(row["created_at"]).strftime("%d %b %H:%M")
+    live = " · live" if row["source"] == "live" else ""
+    return f"{row['file_name']} · {when}{live} · {STATUS_TEXT.get(row['status'], row['status'])}"
+
+
+def lecture_picker() -> int | None:
+    """Sidebar selectbox of lectures; remembers the choice in session_state['lecture_id']."""
+    df = lectures()
+    if df.empty:
+        st.sidebar.info("No lectures yet: analyse one on the Home page.")
+        return None
+    ids = [int(i) for i in df["lecture_id"]]
+    current = st.session_state.get("lecture_id")
+    index = ids.index(current) if current in ids else 0
+    labels = {int(r["lecture_id"]): lecture_label(r) for _, r in df.iterrows()}
+    chosen = st.sidebar.selectbox("Lecture", ids, index=index, format_func=lambda i: labels[i])
+    if chosen != current:
+        st.session_state.pop("student_id", None)
+    st.session_state["lecture_id"] = chosen
+    if st.sidebar.button("Refresh", help="Read the lecture again (e.g. while a live session runs)."):
+        st.rerun()
+    return int(chosen)
+
+
+def exports_panel(lecture_id: int) -> None:
+    """The four exports of a lecture: two CSVs, the JSON document and the report input string."""
+    data = lecture_exports(db_str(), lecture_id, lecture_version(lecture_id))
+    st.subheader("Exports")
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(
+        "Download observations CSV", data["observations_csv"], file_name=f"lecture-{lecture_id}-observations.csv",
+        mime="text/csv", help="One row per face per sampled moment.",
+    )  # fmt: skip
+    c2.download_button(
+        "Download students CSV", data["students_csv"], file_name=f"lecture-{lecture_id}-students.csv",
+        mime="text/csv", help="One row per student: minutes, engagement, each emotion's share/minutes/confidence.",
+    )  # fmt: skip
+    c3.download_button(
+        "Download JSON", data["json"], file_name=f"lecture-{lecture_id}-emotions.json", mime="application/json",
+        help="Each student with their emotions, score and minutes (the seed's /api/emotions document).",
+    )  # fmt: skip
+    st.text_area(
+        "Report input", data["report_input"], height=90,
+        help="Per student: attention, then each dominant emotion with its mean confidence and minutes.",
+    )  # fmt: skip
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"

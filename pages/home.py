@@ -1,0 +1,139 @@
+"""Home: upload a lecture and analyse it in the background, try the sample, list past lectures."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from app.jobs import Job
+from app.resources import (
+    current_models,
+    current_preferences,
+    current_settings,
+    current_store,
+    job_registry,
+)  # fmt: skip
+from app.widgets import STATUS_TEXT, lectures
+from core.pipeline import analyze
+from core.privacy import delete_lecture, save_thumbnails, strongest_moments_all
+from core.settings import PROJECT_ROOT
+from core.video import VIDEO_SUFFIXES
+
+SAMPLE = PROJECT_ROOT / "samples" / "sample_lecture.mp4"
+
+st.title("ClassLens")
+st.caption(
+    "Upload a recorded lecture. ClassLens finds each student's face, follows it through the video as one "
+    "anonymous student, and measures attention and facial expression. Only numbers are stored: no video "
+    "frames, no face images. Everything runs on this computer."
+)
+
+
+def start_job(video: Path, name: str, *, temporary: bool) -> None:
+    """Analyse `video` in a background thread; this tab remembers the job."""
+    settings, prefs, store = current_settings(), current_preferences(), current_store()
+    models = current_models(settings)
+
+    def run(progress, cancel):  # type: ignore[no-untyped-def]
+        result = analyze(video, store, settings, models=models, progress=progress, cancel=cancel, display_name=name)
+        if prefs.keep_thumbnails and result.status == "complete" and not result.reused:
+            progress(1.0, "saving blurred thumbnails")
+            save_thumbnails(store, result.lecture_id, video, strongest_moments_all(store, result.lecture_id))
+        return result
+
+    cleanup = (lambda: video.unlink(missing_ok=True)) if temporary else None
+    job = job_registry().submit(name, run, cleanup)
+    st.session_state.setdefault("jobs", []).append(job.job_id)
+
+
+limit_mb = st.get_option("server.maxUploadSize")
+kinds = ", ".join(s.strip(".") for s in VIDEO_SUFFIXES)
+upload = st.file_uploader(
+    f"Lecture video ({kinds}; up to {limit_mb} MB)", type=[s.strip(".") for s in VIDEO_SUFFIXES],
+    help=f"The size limit ({limit_mb} MB) is set by server.maxUploadSize in .streamlit/config.toml.",
+)  # fmt: skip
+c1, c2 = st.columns([1, 3])
+if c1.button("Analyse", type="primary", disabled=upload is None):
+    assert upload is not None
+    fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
+    with os.fdopen(fd, "wb") as f:
+        f.write(upload.getbuffer())
+    start_job(Path(tmp), upload.name, temporary=True)
+if c2.button("Try the sample lecture", help="A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."):
+    start_job(SAMPLE, SAMPLE.name, temporary=False)
+
+
+def job_view(job: Job) -> None:
+    if job.active:
+        eta = job.eta()
+        left = f" · about {eta:.0f} s left" if eta is not None else ""
+        st.progress(job.fraction, text=f"**{job.name}**: {job.message} · {job.elapsed():.0f} s elapsed{left}")
+        if st.button("Cancel", key=f"cancel-{job.job_id}", help="Stops after the current batch; what is done is kept."):
+            job.cancel.set()
+            job.message = "cancelling…"
+    elif job.status == "done" and job.result is not None:
+        r = job.result
+        if r.status == "no_faces":
+            st.warning(f"{job.name}: no faces were found, so there is nothing to show.")
+        else:
+            again = " (already analysed with these settings)" if r.reused else ""
+            st.success(
+                f"Analysed {job.name}{again}: {r.students} students, {r.observations} observations "
+                f"in {job.elapsed():.0f} s."
+            )
+            if st.button("Open its dashboard", key=f"open-{job.job_id}", type="primary"):
+                st.session_state["lecture_id"] = r.lecture_id
+                st.switch_page("pages/dashboard.py")
+        for w in r.warnings:
+            st.warning(w)
+    elif job.status == "cancelled":
+        st.info(f"{job.name}: stopped. What was analysed is kept; analyse the same file again to resume.")
+    elif job.status == "failed":
+        st.error(f"{job.name}: {job.error}")
+
+
+@st.fragment(run_every=1.0)
+def jobs_panel() -> None:
+    registry = job_registry()
+    mine = [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
+    for job in mine:
+        job_view(job)
+    running = {j.job_id for j in mine if j.active}
+    if st.session_state.get("running_jobs", set()) - running:
+        st.session_state["running_jobs"] = running
+        st.rerun()  # a job finished: refresh the lecture list too
+    st.session_state["running_jobs"] = running
+
+
+jobs_panel()
+
+st.subheader("Past lectures")
+df = lectures()
+if df.empty:
+    st.info("No lectures yet. Upload one above, or try the sample lecture.")
+WIDTHS = [4, 2, 1, 1, 2, 1, 1.3]
+if not df.empty:
+    for col, head in zip(
+        st.columns(WIDTHS), ["Lecture", "Date", "Duration", "Students", "Status", "", ""], strict=True
+    ):
+        col.caption(head)
+for row in df.head(50).itertuples():
+    cols = st.columns(WIDTHS, vertical_alignment="center")
+    cols[0].markdown(f"**{row.file_name}**" + (" · live" if row.source == "live" else ""))
+    cols[1].write(f"{row.created_at:%d %b %Y %H:%M}")
+    cols[2].write("—" if row.duration_s != row.duration_s or row.duration_s is None else f"{row.duration_s:.0f} s")
+    cols[3].write(str(row.students))
+    cols[4].write(STATUS_TEXT.get(row.status, row.status))
+    if cols[5].button("Open", key=f"open-lecture-{row.lecture_id}"):
+        st.session_state["lecture_id"] = int(row.lecture_id)
+        st.switch_page("pages/dashboard.py")
+    with cols[6].popover("Delete", icon=":material/delete:", disabled=row.status == "running"):
+        st.write(f"Delete **{row.file_name}** and all its rows? This cannot be undone.")
+        if st.button("Delete for good", key=f"delete-{row.lecture_id}", type="primary"):
+            delete_lecture(current_store(), int(row.lecture_id))
+            if st.session_state.get("lecture_id") == int(row.lecture_id):
+                st.session_state.pop("lecture_id")
+            st.rerun()
