@@ -142,7 +142,9 @@ def engagement_values(obs: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(att), att, 1.0)
 
 
-def per_student_bins(obs: pd.DataFrame, students: pd.DataFrame, duration_s: float, fps: float, bin_s: float) -> pd.DataFrame:
+def per_student_bins(
+    obs: pd.DataFrame, students: pd.DataFrame, duration_s: float, fps: float, bin_s: float
+) -> pd.DataFrame:
     """Student × time-bin engagement, absent moments counting as 0 (every pair present)."""
     n_bins = max(1, math.ceil(duration_s / bin_s - 1e-9))
     bins = np.arange(n_bins)
@@ -209,9 +211,9 @@ def positive_index(obs: pd.DataFrame, bin_s: float) -> pd.DataFrame:
     if obs.empty or obs[cols].isna().all().all():
         return pd.DataFrame(columns=["bin", "t_start", "index"])
     emo = obs.dropna(subset=["p_happy"])
-    value = emo[[f"p_{e}" for e in POSITIVE]].astype(float).sum(axis=1) - emo[
-        [f"p_{e}" for e in NEGATIVE]
-    ].astype(float).sum(axis=1)
+    value = emo[[f"p_{e}" for e in POSITIVE]].astype(float).sum(axis=1) - emo[[f"p_{e}" for e in NEGATIVE]].astype(
+        float
+    ).sum(axis=1)
     df = pd.DataFrame({"bin": (emo["t"].to_numpy(dtype=float) // bin_s).astype(int), "index": value.to_numpy()})
     out = df.groupby("bin", as_index=False)["index"].mean()
     out["t_start"] = out["bin"] * bin_s
@@ -222,7 +224,9 @@ def student_engagement(store: Store, lecture_id: int) -> pd.DataFrame:
     """Per student: engagement over the whole lecture (absent moments count as 0)."""
     fps, duration = lecture_timing(store, lecture_id)
     obs = store.query_df("SELECT student_id, attention FROM observations WHERE lecture_id = ?", [lecture_id])
-    studs = store.query_df("SELECT student_id, label AS student FROM students WHERE lecture_id = ? ORDER BY student_id", [lecture_id])
+    studs = store.query_df(
+        "SELECT student_id, label AS student FROM students WHERE lecture_id = ? ORDER BY student_id", [lecture_id]
+    )
     expected = max(1.0, math.ceil(duration * fps - 1e-9))
     obs["eng"] = engagement_values(obs) if not obs.empty else []
     sums = obs.groupby("student_id")["eng"].sum()

@@ -107,9 +107,7 @@ def purge_expired(store: Store, retention_days: int, now: datetime | None = None
     if retention_days <= 0:
         return []
     cutoff = (now or datetime.now()) - timedelta(days=retention_days)
-    df = store.query_df(
-        "SELECT lecture_id FROM lectures WHERE created_at < ? AND status <> 'running'", [cutoff]
-    )
+    df = store.query_df("SELECT lecture_id FROM lectures WHERE created_at < ? AND status <> 'running'", [cutoff])
     ids = [int(i) for i in df["lecture_id"]]
     for lecture_id in ids:
         delete_lecture(store, lecture_id)

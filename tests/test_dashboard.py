@@ -11,10 +11,14 @@ from core.faces import EMOTIONS, FaceObservation
 from core.store import Store
 
 
-def _face(t: float, track: int, emotion: str = "happy", conf: float = 0.8, attention: float | None = None) -> FaceObservation:
+def _face(
+    t: float, track: int, emotion: str = "happy", conf: float = 0.8, attention: float | None = None
+) -> FaceObservation:
     probs = np.full(7, (1 - conf) / 6, dtype=np.float32)
     probs[EMOTIONS.index(emotion)] = conf
-    return FaceObservation(int(t * 2), t, (0, 0, 10, 10), 0.99, track_id=track, emotion_probs=probs, attention=attention)
+    return FaceObservation(
+        int(t * 2), t, (0, 0, 10, 10), 0.99, track_id=track, emotion_probs=probs, attention=attention
+    )
 
 
 @pytest.fixture
@@ -112,6 +116,8 @@ def test_performance_bands(values, counts):
     [([1, 1, 1], []), ([0, 0, 1, 0], [(0, 2), (3, 4)]), ([0.39, 0.4, 0.1], [(0, 1), (2, 3)])],
 )
 def test_low_periods(engagement, periods):
-    tl = pd.DataFrame({"bin": range(len(engagement)), "t_start": [float(i) for i in range(len(engagement))], "engagement": engagement})
+    tl = pd.DataFrame(
+        {"bin": range(len(engagement)), "t_start": [float(i) for i in range(len(engagement))], "engagement": engagement}
+    )
     got = dashboard.low_periods(tl, 1.0)
     assert list(zip(got["start_s"], got["end_s"], strict=True)) == periods

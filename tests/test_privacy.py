@@ -42,7 +42,9 @@ def two_lectures(tmp_path, analysed_db):
     new = store.create_lecture("new.mp4", None, settings_key="{}", sample_fps=2.0, status="complete")
     old = int(store.query_df("SELECT min(lecture_id) AS i FROM lectures")["i"][0])
     with store.transaction() as con:
-        con.execute("UPDATE lectures SET created_at = ? WHERE lecture_id = ?", [datetime.now() - timedelta(days=40), old])
+        con.execute(
+            "UPDATE lectures SET created_at = ? WHERE lecture_id = ?", [datetime.now() - timedelta(days=40), old]
+        )
     return store, old, new
 
 
