@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.detect import MTCNNDetector
+from core.detect import FaceDetector, make_detector
 from core.errors import ClassLensError
 from core.faces import FaceObservation
 from core.lecture_identity import embedding_sums
@@ -80,7 +80,7 @@ class Models:
         embedder: face embedder for identity, or None when identification is off.
     """
 
-    detector: MTCNNDetector
+    detector: FaceDetector
     analysers: list[FaceAnalyser]
     pose_estimator: object | None = None
     embedder: object | None = None
@@ -116,7 +116,7 @@ def load_models(settings: Settings) -> Models:
         from core.identity import default_embedder
 
         embedder = default_embedder()
-    detector = MTCNNDetector(settings.min_face, settings.detect_max_side, settings.det_threshold)
+    detector = make_detector(settings.detector, settings.min_face, settings.detect_max_side, settings.det_threshold)
     return Models(detector, analysers, pose_estimator, embedder)
 
 
