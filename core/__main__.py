@@ -86,6 +86,29 @@ def _roster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from core.report import ReportConfig, apply_input, build_facts, generate, save_report
+    from core.store import Store
+
+    store = Store(args.db or db_path())
+    config = ReportConfig.from_env(writer=args.writer)
+    facts = build_facts(store, args.lecture, attention_only=True if args.attention_only else None)
+    if args.input:
+        facts = apply_input(facts, args.input)
+    streaming = config.writer != "rules" and sys.stderr.isatty()
+    report = generate(
+        facts, config.writer, config=config, on_text=(lambda t: print(t, end="", file=sys.stderr, flush=True))
+        if streaming else None,
+    )  # fmt: skip
+    save_report(store, args.lecture, report.writer, report.model, report.text)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(report.text, encoding="utf-8")
+    print(report.text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core", description="ClassLens command line")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -111,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     rr = rsub.add_parser("remove", parents=[db], help="remove NAME and all their embeddings")
     rr.add_argument("name")
     r.set_defaults(func=_roster)
+
+    rep = sub.add_parser("report", parents=[db], help="write a report with recommendations for a lecture")
+    rep.add_argument("--lecture", type=int, required=True, help="lecture id (see the analyze output)")
+    rep.add_argument("--writer", choices=("rules", "local", "openai"), help="default $CLASSLENS_REPORT_WRITER or local")
+    rep.add_argument("--out", help="also write the report to this file (.txt or .md)")
+    rep.add_argument("--input", help="an edited report input string (Name: happy=0.80 (5.00min); ...)")
+    rep.add_argument("--attention-only", action="store_true", help="leave every emotion out")
+    rep.set_defaults(func=_report)
     return ap
 
 

@@ -12,6 +12,7 @@ import sys
 STEPS: tuple[tuple[str, str], ...] = (
     ("models.mini_xception", "load_mini_xception"),
     ("models.convert_facenet", "ensure_weights"),
+    ("core.llm", "ensure_local_model"),
 )
 
 

@@ -1,0 +1,303 @@
+"""Reports: facts from a real analysis, the rules writer, the grounding check, the local writer on a
+tiny random model (same code path as the real one), storage and the `report` CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+
+import pytest
+
+from core.report import (
+    BadReportInput,
+    LectureFacts,
+    StudentFacts,
+    apply_input,
+    build_facts,
+    check,
+    generate,
+    input_string,
+    list_reports,
+    repair,
+    rules,
+    save_report,
+)
+from core.report.facts import EmotionFact, Fatigue, Period
+from core.report.grounding import NUMBER
+from core.report.writers import ReportConfig
+from tests.conftest import ROOT
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random 2-layer LlamaForCausalLM with a byte-level BPE tokenizer and a chat template."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-lm")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<eos>", "<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    text = ["Suggest a short break before attention drops.", "Praise the class for its focus.", "Student 1 0:05"]
+    tok.train_from_iterator(text * 20, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=fast.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
+        eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None,
+    )  # fmt: skip
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_facts(analysed_db) -> LectureFacts:
+    store, result = analysed_db
+    return build_facts(store, result.lecture_id)
+
+
+def _numbers(text: str, names: tuple[str, ...]) -> list[str]:
+    for n in names:
+        text = text.replace(n, "")
+    return [m.group(0) for m in NUMBER.finditer(text)]
+
+
+# -- facts and the rules writer on a real analysis ---------------------------------------------------
+
+
+def test_facts_of_real_video(real_facts):
+    f = real_facts
+    assert len(f.students) == 1 and f.names == ("Student 1",)
+    assert 0.3 < f.duration_min < 0.34  # 19.7 s
+    assert f.attention is not None and 0 < f.attention < 1
+    # The student closes their eyes in the first seconds (eyes_open 0 in the fixture): a drop, and fatigue.
+    assert f.low_periods and f.low_periods[0].start_s < 5
+    assert f.fatigue is not None and f.fatigue.longest_s >= 1.5
+    assert f.emotions and abs(sum(e.share for e in f.emotions) - 1) < 1e-6
+    assert input_string(f).startswith("Student 1: attention=")
+
+
+def test_rules_writer_real_video_all_kinds_grounded(real_facts):
+    text = rules.report_text(real_facts)
+    for title in rules.KINDS.values():
+        assert f"**{title}.**" in text, title
+    assert "Evidence:" in text and "cannot tell" in text
+    assert check(text, real_facts).ok, check(text, real_facts).problems
+    # Independently of the checker: each number written is one of the facts' figures as rendered.
+    figures = real_facts.figures()
+    for token in _numbers(text, (*real_facts.names, real_facts.file_name)):
+        if ":" in token:
+            m, s = token.split(":")
+            assert int(m) * 60 + int(s) in real_facts.times(), token
+        else:
+            v = float(token.rstrip("% "))
+            d = len(token.rstrip("% ").split(".")[1]) if "." in token else 0
+            scale = 100 if token.endswith("%") else 1
+            assert any(round(a * scale, d) == round(v, d) for a in figures), token
+
+
+def test_attention_only_mentions_no_emotion(analysed_db):
+    store, result = analysed_db
+    facts = build_facts(store, result.lecture_id, attention_only=True)
+    text = rules.report_text(facts)
+    assert not re.search(r"happy|sad|fear|angry|surpris|disgust|neutral|emotion|expression", text, re.I)
+    assert check(text, facts).ok
+    assert "happy" not in input_string(facts)
+
+
+def _facts(**kw) -> LectureFacts:
+    base = LectureFacts(
+        lecture_id=1, file_name="lecture.mp4", duration_min=60.0, attention_only=False, bin_s=120,
+        students=(StudentFacts("Student 1", 60.0, attention=0.8),), attention=0.8, first_half=0.8,
+        second_half=0.8, midpoint_s=1800, break_lead_s=300,
+    )  # fmt: skip
+    return dataclasses.replace(base, **kw)
+
+
+DROP = Period(start_s=1800.0, end_s=2100.0, attention=0.4, before=0.8)
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (_facts(), set()),
+        (_facts(low_periods=(DROP,)), {"break", "focus", "study", "strategy"}),  # no emotions measured
+        (_facts(attention_only=True, low_periods=(DROP,)), {"break", "focus", "study", "strategy"}),
+        (_facts(first_half=0.8, second_half=0.6), {"break"}),
+        (_facts(attention=0.5), {"focus"}),
+        (_facts(fatigue=Fatigue(0.2, 3.0)), {"study"}),
+        (_facts(high_periods=(Period(600.0, 900.0, 0.95),)), {"motivation"}),
+        (
+            _facts(emotions=(EmotionFact("happy", 0.6, 36.0, 0.9), EmotionFact("neutral", 0.4, 24.0, 0.7))),
+            {"motivation"},
+        ),
+        (
+            _facts(emotions=(EmotionFact("sad", 0.5, 30.0, 0.7), EmotionFact("neutral", 0.5, 30.0, 0.7))),
+            {"motivation", "strategy"},
+        ),
+    ],
+)
+def test_kinds_follow_their_triggers(facts, expected):
+    recs = rules.recommendations(facts)
+    assert {r.kind for r in recs} == expected
+    text = rules.report_text(facts)
+    assert check(text, facts).ok, check(text, facts).problems
+
+
+def test_break_is_suggested_before_the_drop():
+    facts = _facts(low_periods=(DROP,))
+    brk = next(r for r in rules.recommendations(facts) if r.kind == "break")
+    assert "30:00–35:00" in brk.evidence and "around 25:00" in brk.advice
+
+
+def test_students_who_need_it_get_their_own_section():
+    facts = _facts(
+        students=(
+            StudentFacts("Ada", 60.0, attention=0.9),
+            StudentFacts("Student 2", 60.0, attention=0.5, low_periods=(DROP,)),
+        )
+    )
+    text = rules.report_text(facts)
+    assert "## For Student 2" in text and "## For Ada" not in text
+    assert check(text, facts).ok
+
+
+# -- grounding ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "token"),
+    [
+        ("Student 1's attention fell to 0.37 at 0:00–0:06.", "number", "0.37"),
+        ("Attention dropped for 42 minutes.", "number", "42"),
+        ("A break around 7:30 would help.", "number", "7:30"),
+        ("Maria should sit closer to the front.", "name", "Maria"),
+        ("Give extra support to Student 4 after the break.", "name", "Student 4"),
+        ("Ask Tom Baker to summarise the last part.", "name", "Tom"),
+        ("Around eleven students looked away.", "number", "eleven"),
+    ],
+)
+def test_checker_catches_planted_errors(real_facts, sentence, kind, token):
+    text = rules.report_text(real_facts) + "\n\n" + sentence
+    g = check(text, real_facts)
+    assert not g.ok
+    assert any(p.kind == kind and p.token == token for p in g.problems), g.problems
+    repaired, removed = repair(text, real_facts)
+    assert sentence not in repaired and removed and check(repaired, real_facts).ok
+    assert repaired.startswith(rules.report_text(real_facts).strip()[:200])
+
+
+def test_checker_accepts_grounded_wording(real_facts):
+    a = real_facts.attention
+    text = f"Student 1 kept a mean attention of {a:.2f} ({round(a * 100)}%). Encourage the class to keep going."
+    assert check(text, real_facts).ok, check(text, real_facts).problems
+
+
+def test_checker_knows_other_roster_names(real_facts):
+    assert not check("Ada did well.", real_facts, other_names=("Ada Lovelace", "Ada")).ok
+
+
+def test_emotion_word_fails_in_attention_only(real_facts):
+    facts = dataclasses.replace(real_facts, attention_only=True, emotions=())
+    g = check("The class looked happy at the end.", facts)
+    assert [p.kind for p in g.problems] == ["emotion"]
+
+
+# -- the edited input string --------------------------------------------------------------------------
+
+
+def test_edited_input_string_changes_the_facts(real_facts):
+    edited = "Ada: attention=0.40; sad=0.70 (3.00min); happy=0.60 (1.00min) | Student 2: attention=0.90"
+    facts = apply_input(real_facts, edited)
+    assert facts.names == ("Ada", "Student 2")
+    assert facts.emotion("sad").minutes == 3.0 and facts.emotion("sad").share == 0.75
+    text = rules.report_text(facts)
+    assert "## For Ada" in text and check(text, facts).ok
+    assert apply_input(real_facts, input_string(real_facts)) is real_facts
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "Ada happy=0.8", "Ada: happy=0.8", "Ada: joy=0.5 (1.00min)", "Ada: happy=3 (1min)"]
+)
+def test_bad_input_string_is_explained(real_facts, bad):
+    with pytest.raises(BadReportInput):
+        apply_input(real_facts, bad)
+
+
+# -- the local writer on a tiny model: same code path as the real one ---------------------------------
+
+
+def test_local_writer_tiny_model_offline_checked(real_facts, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pieces: list[str] = []
+    steps: list[float] = []
+    config = ReportConfig(local_model=str(tiny_model_dir), budget_s=60)
+    report = generate(real_facts, "local", config=config, on_text=pieces.append, progress=lambda f, m: steps.append(f))
+    assert report.writer == "local" and report.model == tiny_model_dir.name
+    assert len(pieces) > 10 and report.tokens > 0 and report.first_token_s is not None
+    assert steps[-1] == 1.0 and steps == sorted(steps)
+    # Whatever the random model wrote, the stored text passes the check (repaired or replaced).
+    assert check(report.text, real_facts).ok
+    for title in rules.KINDS.values():
+        assert title in report.text
+
+
+def test_local_writer_time_budget_falls_back_to_rules(real_facts, tiny_model_dir):
+    config = ReportConfig(local_model=str(tiny_model_dir), budget_s=0)
+    report = generate(real_facts, "local", config=config)
+    assert report.tokens == 0 and any("time budget" in n for n in report.notes)
+    assert check(report.text, real_facts).ok
+
+
+def test_unavailable_writers_say_why(real_facts, tmp_path):
+    from core.report import WriterUnavailable
+
+    with pytest.raises(WriterUnavailable, match="make setup"):
+        generate(real_facts, "local", config=ReportConfig(local_model=str(tmp_path)))
+    with pytest.raises(WriterUnavailable, match="CLASSLENS_OPENAI_URL"):
+        generate(real_facts, "openai", config=ReportConfig())
+
+
+# -- storage and CLI ----------------------------------------------------------------------------------
+
+
+def test_reports_are_stored_and_reopened(analysed_db):
+    store, result = analysed_db
+    before = len(list_reports(store, result.lecture_id))
+    save_report(store, result.lecture_id, "rules", None, "text one")
+    save_report(store, result.lecture_id, "local", "tiny", "text two")
+    df = list_reports(store, result.lecture_id)
+    assert len(df) == before + 2 and df["text"].iloc[0] == "text two" and df["model"].iloc[0] == "tiny"
+
+
+def test_cli_report(analysed_db, tmp_path):
+    store, result = analysed_db
+    out = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "report", "--db", str(store.path), "--lecture", str(result.lecture_id),
+         "--writer", "rules", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("# Lecture report: WolfgangLanger_Pexels.mp4")
+    assert out.read_text() == proc.stdout.rstrip("\n") + "\n" or out.read_text().strip() == proc.stdout.strip()
+    assert list_reports(store, result.lecture_id)["writer"].iloc[0] == "rules"
+    bad = subprocess.run(
+        [sys.executable, "-m", "core", "report", "--db", str(store.path), "--lecture", "999", "--writer", "rules"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: There is no lecture 999")
