@@ -4,6 +4,7 @@ tiny random model (same code path as the real one), storage and the `report` CLI
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -301,3 +302,37 @@ def test_cli_report(analysed_db, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: There is no lecture 999")
+
+
+def test_openai_writer_streams_from_a_compatible_endpoint(real_facts):
+    """A stub OpenAI-compatible server on localhost answers with server-sent events."""
+    import http.server
+    import threading
+
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for piece in ["Give the class ", "a short break. ", "Maria should rest."]:
+                chunk = {"choices": [{"delta": {"content": piece}}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = ReportConfig(openai_url=f"http://127.0.0.1:{server.server_port}/v1", openai_model="stub")
+        report = generate(real_facts, "openai", config=config)
+    finally:
+        server.shutdown()
+    assert seen and seen[0]["model"] == "stub" and seen[0]["stream"] is True
+    assert "Give the class a short break." in report.text and "Maria" not in report.text
+    assert any(p.token == "Maria" for p in report.removed) and report.notes
+    assert check(report.text, real_facts, allowed_names=(report.model,)).ok
