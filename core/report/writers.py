@@ -197,7 +197,7 @@ class ModelWriter:
         recs = rules.recommendations(facts)
         emit = on_text or (lambda _t: None)
         report = GeneratedReport("", self.name, self.wording.title)
-        jobs = len(recs) + 1
+        jobs = len(recs) + 2
         out_of_time = 0
 
         def word(messages: list[dict[str, str]], fallback: str, label: str, i: int) -> str:
@@ -231,12 +231,14 @@ class ModelWriter:
         emit(header)
         base_summary = rules.summary(facts)
         emit(base_summary + " ")
-        overall = word(_summary_messages(facts), "", "Writing the summary", 0)
         worded: list[rules.Recommendation] = []
         for i, rec in enumerate(recs, start=1):
             emit(f"\n\n- **{rec.title}** ({'class' if rec.scope == 'class' else rec.scope}): ")
             advice = word(_advice_messages(rec, facts), rec.advice, f"Wording recommendation {i} of {len(recs)}", i)
             worded.append(replace(rec, advice=advice))
+        # The overall sentence comes last: the recommendations matter more when the budget is short.
+        emit("\n\n")
+        overall = word(_summary_messages(facts), "", "Writing the summary", len(recs) + 1)
         summary_text = f"{base_summary} {overall}".strip()
         text = rules.render(
             facts, worded, summary_text, f"Recommendations worded by {self.wording.title}; figures from ClassLens."
