@@ -13,6 +13,7 @@ Both hide their model's quirks (None when no face, object arrays under numpy 2).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -203,6 +204,9 @@ class YuNetDetector:
         self.refine_passes = max(1, int(refine_passes))
         self._onnx = str(checked_path(YUNET_FILE, YUNET_SHA256))
         self._yunet: dict[tuple[int, int], cv2.FaceDetectorYN] = {}
+        # The app shares one detector between concurrent analyses and the live camera; an OpenCV
+        # FaceDetectorYN is not thread-safe (two threads on one instance fail in forwardGraph).
+        self._yunet_lock = threading.Lock()
         self._onet = MTCNN(device="cpu").onet.eval()
 
     def scale_for(self, height: int, width: int) -> float:
@@ -225,7 +229,8 @@ class YuNetDetector:
         if scale < 1.0:
             bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         size = (bgr.shape[1], bgr.shape[0])
-        _, found = self._model(size).detect(bgr)
+        with self._yunet_lock:
+            _, found = self._model(size).detect(bgr)
         if found is None or not len(found):
             return np.zeros((0, 4))
         xywh = np.asarray(found[:, :4], dtype=float) / scale

@@ -28,10 +28,12 @@ STORED_STATEMENT = """\
   score, the 7 emotion probabilities (none in attention-only mode), head pose, eye openness, gaze
   and the attention score;
 - the roster: names and face *embeddings* (512 numbers per photo), never the photos;
-- blurred face thumbnails of a few strong moments, **only if you switch them on** below.
+- the text of reports you generate (Report page);
+- blurred face thumbnails of a few strong moments, **only if you switch them on** (above).
 
 **Never stored:** video frames, unblurred face images, audio, and the uploaded video (its
-temporary copy is deleted after the analysis). Nothing leaves this computer.
+temporary copy is deleted after the analysis), and no live camera video. Nothing leaves this
+computer (the live camera talks to another computer only if you add a STUN/TURN server above).
 """
 
 

@@ -66,6 +66,10 @@ if c2.button("Try the sample lecture", help="A 20-second real clip shipped with 
     start_job(SAMPLE, SAMPLE.name, temporary=False)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def job_view(job: Job) -> None:
     if job.active:
         eta = job.eta()
@@ -81,7 +85,7 @@ def job_view(job: Job) -> None:
         else:
             again = " (already analysed with these settings)" if r.reused else ""
             st.success(
-                f"Analysed {job.name}{again}: {r.students} students, {r.observations} observations "
+                f"Analysed {job.name}{again}: {plural(r.students, 'student')}, {plural(r.observations, 'observation')} "
                 f"in {job.elapsed():.0f} s."
             )
             if st.button("Open its dashboard", key=f"open-{job.job_id}", type="primary"):
@@ -95,16 +99,21 @@ def job_view(job: Job) -> None:
         st.error(f"{job.name}: {job.error}")
 
 
-@st.fragment(run_every=1.0)
-def jobs_panel() -> None:
+def my_jobs() -> list[Job]:
     registry = job_registry()
-    mine = [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
+    return [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
+
+
+# Poll once a second only while one of this tab's analyses runs.
+@st.fragment(run_every=1.0 if any(j.active for j in my_jobs()) else None)
+def jobs_panel() -> None:
+    mine = my_jobs()
     for job in mine:
         job_view(job)
     running = {j.job_id for j in mine if j.active}
     if st.session_state.get("running_jobs", set()) - running:
         st.session_state["running_jobs"] = running
-        st.rerun()  # a job finished: refresh the lecture list too
+        st.rerun()  # a job finished: refresh the lecture list and stop polling
     st.session_state["running_jobs"] = running
 
 
@@ -114,7 +123,7 @@ st.subheader("Past lectures")
 df = lectures()
 if df.empty:
     st.info("No lectures yet. Upload one above, or try the sample lecture.")
-WIDTHS = [4, 2, 1, 1, 2, 1, 1.3]
+WIDTHS = [4, 2, 1, 1, 2, 1, 1]
 if not df.empty:
     for col, head in zip(
         st.columns(WIDTHS), ["Lecture", "Date", "Duration", "Students", "Status", "", ""], strict=True
@@ -130,7 +139,7 @@ for row in df.head(50).itertuples():
     if cols[5].button("Open", key=f"open-lecture-{row.lecture_id}"):
         st.session_state["lecture_id"] = int(row.lecture_id)
         st.switch_page("pages/dashboard.py")
-    with cols[6].popover("Delete", icon=":material/delete:", disabled=row.status == "running"):
+    with cols[6].popover(":material/delete:", help="Delete this lecture", disabled=row.status == "running"):
         st.write(f"Delete **{row.file_name}** and all its rows? This cannot be undone.")
         if st.button("Delete for good", key=f"delete-{row.lecture_id}", type="primary"):
             delete_lecture(current_store(), int(row.lecture_id))

@@ -1,25 +1,33 @@
 """Live: the webcam through streamlit-webrtc, analysed as it runs and saved as a live lecture.
 
 The frame callback (video thread) only swaps in the newest frame and draws the latest boxes; the
-models run in the analyser's worker thread; this script's loop appends results to DuckDB and
-redraws the live charts. Stopping the camera closes the lecture (it then appears in the history).
+models run in the analyser's worker thread; a fragment rerun every few seconds (on the script
+thread) appends results to DuckDB and redraws the live charts. Stopping the camera closes the
+lecture (it then appears in the history).
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import cv2
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from app.resources import current_models, current_preferences, current_settings, current_store, db_str
-from core import charts, dashboard
+from app.resources import (
+    current_models,
+    current_preferences,
+    current_settings,
+    current_store,
+    db_str,
+    lecture_frames,
+    lecture_version,
+)  # fmt: skip
+from core import charts
 from core.live import LiveAnalyser, LiveLecture
 from core.privacy import blur_frame, thumbnails_dir
 
-REFRESH_S = 1.0
+REFRESH_S = 2.0
 
 st.title("Live camera")
 prefs = current_preferences()
@@ -44,7 +52,8 @@ ctx = webrtc_streamer(
     mode=WebRtcMode.SENDRECV,
     rtc_configuration=prefs.rtc_configuration(),
     video_frame_callback=analyser.recv,
-    media_stream_constraints={"video": True, "audio": False},
+    # 15 frames/s is plenty for a classroom and leaves CPU for the models (aiortc codes video in-process).
+    media_stream_constraints={"video": {"frameRate": {"ideal": 15, "max": 15}}, "audio": False},
     async_processing=True,
 )
 
@@ -53,29 +62,30 @@ snap = st.button(
     help="Saves the current picture with every face blurred. Needs 'keep thumbnails' in Settings & privacy.",
 )  # fmt: skip
 status_box = st.empty()
-stats_box = st.empty()
-charts_box = st.empty()
 
 
-def draw(lecture: LiveLecture) -> None:
+@st.fragment(run_every=REFRESH_S)
+def live_panel(lecture: LiveLecture) -> None:
+    """Every REFRESH_S: append what the models finished to DuckDB, then redraw rates and charts."""
+    lecture.flush(analyser)
     s = analyser.stats
-    stats_box.markdown(
+    st.markdown(
         f"**{lecture.name}** · video {s.video_fps():.1f} frames/s · models {s.model_fps():.1f} frames/s "
         f"({s.model_ms():.0f} ms per frame) · {lecture.observations} observations saved"
         + (f" · last error: {s.last_error}" if s.last_error else "")
     )
     if lecture.observations:
-        frames = dashboard.build(current_store(), lecture.lecture_id)
-        with charts_box.container():
-            left, right = st.columns(2)
-            left.plotly_chart(
-                charts.engagement_timeline(frames.timeline, "Face present (attention when stopped)"), width="stretch"
-            )
-            if frames.has_emotions:
-                right.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
+        frames = lecture_frames(db_str(), lecture.lecture_id, lecture_version(lecture.lecture_id))
+        left, right = st.columns(2)
+        left.plotly_chart(
+            charts.engagement_timeline(frames.timeline, "Face present (attention when stopped)"), width="stretch"
+        )
+        if frames.has_emotions:
+            right.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
 
 
-if ctx.state.playing:
+playing = ctx.state.playing
+if playing:
     if live["lecture"] is None:
         live["lecture"] = LiveLecture(current_store(), settings)
         analyser.start()
@@ -89,16 +99,10 @@ if ctx.state.playing:
             still = blur_frame(rgb, [f.box for f in analyser.latest_faces()])
             cv2.imwrite(str(path), cv2.cvtColor(still, cv2.COLOR_RGB2BGR))
             status_box.success(f"Saved a blurred snapshot: {path.name}")
-    last = 0.0
-    while ctx.state.playing:
-        lecture.flush(analyser)
-        if time.monotonic() - last >= 2 * REFRESH_S:
-            draw(lecture)
-            last = time.monotonic()
-        time.sleep(REFRESH_S)
+    live_panel(lecture)
 
 lecture = live["lecture"]
-if not ctx.state.playing and lecture is not None and not lecture.closed:
+if not playing and lecture is not None and not lecture.closed:
     with st.spinner("Saving the live lecture…"):
         outcome = lecture.close(analyser)
     st.session_state["lecture_id"] = lecture.lecture_id
@@ -110,5 +114,5 @@ if not ctx.state.playing and lecture is not None and not lecture.closed:
     st.caption(
         f"Video {s.video_fps():.1f} frames/s · models {s.model_fps():.1f} frames/s ({s.model_ms():.0f} ms per frame)"
     )
-elif not ctx.state.playing:
+elif not playing:
     st.info("Camera off. If the browser blocked the camera, allow it in the address bar and press START again.")

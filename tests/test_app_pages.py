@@ -153,14 +153,16 @@ def test_live_page_idle_uses_no_ice_server(app_db, fake_webrtc):
     at = page("live").run()
     assert not at.exception, at.exception
     assert fake.kwargs["rtc_configuration"] == {"iceServers": []}
-    assert fake.kwargs["media_stream_constraints"] == {"video": True, "audio": False}
+    assert fake.kwargs["media_stream_constraints"]["audio"] is False
     assert "Camera off" in at.info[0].value
 
 
 def test_live_page_records_a_live_lecture(app_db, fake_webrtc):
     fake_webrtc(4)
-    at = page("live").run()
-    assert not at.exception, at.exception
+    at = page("live")
+    for _ in range(5):  # 4 runs 'playing' (the fragment flushes each time), then STOP
+        at.run()
+        assert not at.exception, at.exception
     assert any("Saved Live camera" in s.value for s in at.success), [s.value for s in at.success]
     lectures = Store(app_db).list_lectures()
     live = lectures[lectures["source"] == "live"]
