@@ -121,7 +121,8 @@ def performance_distribution(
     fig.update_layout(
         title=title,
         xaxis_title="engagement over the lecture",
-        yaxis={"title": "students", "rangemode": "tozero"},
+        # whole students: one tick per student in a small class
+        yaxis={"title": "students", "rangemode": "tozero", "dtick": 1 if bands["students"].max() <= 10 else None},
         **_LAYOUT,
     )
     return fig

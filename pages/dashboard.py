@@ -63,16 +63,18 @@ st.plotly_chart(charts.attention_heatmap(frames.per_student_bin), width="stretch
 st.subheader("Students")
 st.caption("Select a row to open that student's drilldown.")
 table = frames.table.copy()
+share_cols = ["engagement", *(f"{e}_share" for e in EMOTIONS)]
+table[share_cols] = table[share_cols] * 100  # shown as whole percentages
 columns = ["student", "minutes_seen", "engagement"]
 if show_emotions:
     columns += [f"{e}_{k}" for e in EMOTIONS for k in ("share", "minutes")]
 config = {
     "student": st.column_config.TextColumn("Student"),
     "minutes_seen": st.column_config.NumberColumn("Minutes seen", format="%.2f"),
-    "engagement": st.column_config.ProgressColumn("Engagement", min_value=0, max_value=1, format="percent"),
+    "engagement": st.column_config.ProgressColumn("Engagement", min_value=0, max_value=100, format="%.0f%%"),
 }
 for e in EMOTIONS:
-    config[f"{e}_share"] = st.column_config.NumberColumn(f"{e} share", format="percent")
+    config[f"{e}_share"] = st.column_config.NumberColumn(f"{e} share", format="%.0f%%")
     config[f"{e}_minutes"] = st.column_config.NumberColumn(f"{e} min", format="%.2f")
 event = st.dataframe(
     table[columns], hide_index=True, width="stretch", column_config=config,

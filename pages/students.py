@@ -46,11 +46,12 @@ if show_emotions:
     left, right = st.columns(2)
     left.plotly_chart(charts.emotion_minutes(s.emotion_minutes, s.label), width="stretch")
     right.markdown("**Minutes and confidence per emotion**")
+    confidence_pct = s.emotion_minutes.assign(mean_confidence=s.emotion_minutes["mean_confidence"] * 100)
     right.dataframe(
-        s.emotion_minutes, hide_index=True, width="stretch",
+        confidence_pct, hide_index=True, width="stretch",
         column_config={
             "minutes": st.column_config.NumberColumn("minutes", format="%.2f"),
-            "mean_confidence": st.column_config.NumberColumn("mean confidence", format="percent"),
+            "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.0f%%"),
         },
     )  # fmt: skip
 
@@ -59,11 +60,11 @@ if s.low_periods.empty:
     st.write(f"None: engagement stayed at or above {LOW_ENGAGEMENT:.0%} in every time bin.")
 else:
     st.dataframe(
-        s.low_periods, hide_index=True,
+        s.low_periods.assign(engagement=s.low_periods["engagement"] * 100), hide_index=True,
         column_config={
             "start_s": st.column_config.NumberColumn("from (s)", format="%.0f"),
             "end_s": st.column_config.NumberColumn("to (s)", format="%.0f"),
-            "engagement": st.column_config.NumberColumn("mean engagement", format="percent"),
+            "engagement": st.column_config.NumberColumn("mean engagement", format="%.0f%%"),
         },
     )  # fmt: skip
 

@@ -83,3 +83,18 @@ def test_a_bad_file_shows_a_message_not_a_traceback(fresh_db):
     at.run()
     assert not at.exception
     assert at.error and "notes.mp4" in at.error[0].value
+
+
+def test_the_navigation_frame_opens_home_and_purges_expired_lectures(app_db):
+    from datetime import datetime, timedelta
+
+    from core import privacy
+
+    store = Store(app_db)
+    with store.transaction() as con:
+        con.execute("UPDATE lectures SET created_at = ?", [datetime.now() - timedelta(days=10)])
+    privacy.save_preferences(app_db, privacy.Preferences(retention_days=7))
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "ClassLens"
+    assert store.list_lectures().empty  # older than the 7-day retention: deleted on start
