@@ -18,7 +18,7 @@ pages = [
     st.Page("pages/students.py", title="Students", icon=":material/person:"),
     st.Page("pages/live.py", title="Live", icon=":material/videocam:"),
     st.Page("pages/roster.py", title="Roster", icon=":material/badge:"),
-    st.Page("pages/report.py", title="Report", icon="📝"),
+    st.Page("pages/report.py", title="Report", icon=":material/description:"),
     st.Page("pages/settings.py", title="Settings & privacy", icon=":material/lock:"),
 ]
 st.navigation(pages).run()

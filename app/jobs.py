@@ -37,7 +37,7 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     status: str = "running"
     fraction: float = 0.0
-    message: str = "Starting…"
+    message: str = "reading the video…"
     result: AnalysisResult | None = None
     error: str | None = None
     finished: float | None = None
