@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     path = make_lecture(args.minutes, args.out)
-    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB, {args.minutes:g} min, {expected_faces()} faces)", file=sys.stderr)
+    print(
+        f"{path} ({path.stat().st_size / 1e6:.1f} MB, {args.minutes:g} min, {expected_faces()} faces)", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

@@ -227,27 +227,48 @@ def main(argv: list[str] | None = None) -> None:
 
     st = out["stage_seconds"]
     assert isinstance(st, dict)
-    print(f"ClassLens speed on {video.name}: {out['minutes']} min, {info.width}x{info.height} @ {info.frame_rate:g} fps, "
-          f"{expected_faces()} faces in the picture (load average {out['load_avg_1min']} on {os.cpu_count()} CPUs)")  # fmt: skip
-    print(_row("decode only (PyAV, every frame)", f"{decode_mean:.1f} s (before {decode_s:.1f} / after {decode_after_s:.1f})"))
-    print(_row("analysis, default settings", f"{analysis_s:.1f} s  (+ {out['load_s']} s loading models)"))
-    print(_row("ratio analysis / decode", f"{out['ratio']}x   (target <= 1.5x)"))
-    print(_row("realtime factor", f"{out['realtime_factor']}x  (video s per wall s)"))
-    print(_row("analysis s per video minute", f"{out['analysis_s_per_video_min']} (1st half {out['first_half_s_per_video_min']}, 2nd half {out['second_half_s_per_video_min']})"))  # fmt: skip
-    for k, v in st.items():
-        print(_row(f"  stage {k}", f"{v:.1f} s ({100 * v / max(analysis_s, 1e-9):.0f}%)"))
-    print(_row("peak RSS", f"{out['peak_rss_mb']} MB (after loading {out['rss_after_load_mb']} MB; during {rss_path})"))
-    print(_row("frames sampled / faces per frame", f"{out['frames_sampled']} / {out['faces_per_frame']}  ({out['students']} students)"))  # fmt: skip
+    print(
+        f"ClassLens speed on {video.name}: {out['minutes']} min, {info.width}x{info.height} "
+        f"@ {info.frame_rate:g} fps, {expected_faces()} faces in the picture "
+        f"(load average {out['load_avg_1min']} on {os.cpu_count()} CPUs)"
+    )
+    rows = [
+        (
+            "decode only (PyAV, every frame)",
+            f"{decode_mean:.1f} s (before {decode_s:.1f} / after {decode_after_s:.1f})",
+        ),
+        ("analysis, default settings", f"{analysis_s:.1f} s  (+ {out['load_s']} s loading models)"),
+        ("ratio analysis / decode", f"{out['ratio']}x   (target <= 1.5x)"),
+        ("realtime factor", f"{out['realtime_factor']}x  (video s per wall s)"),
+        (
+            "analysis s per video minute",
+            f"{out['analysis_s_per_video_min']} (1st half {out['first_half_s_per_video_min']}, "
+            f"2nd half {out['second_half_s_per_video_min']})",
+        ),
+    ]
+    rows += [(f"  stage {k}", f"{v:.1f} s ({100 * v / max(analysis_s, 1e-9):.0f}%)") for k, v in st.items()]
+    rows += [
+        ("peak RSS", f"{out['peak_rss_mb']} MB (after loading {out['rss_after_load_mb']} MB; during {rss_path})"),
+        (
+            "frames sampled / faces per frame",
+            f"{out['frames_sampled']} / {out['faces_per_frame']}  ({out['students']} students)",
+        ),
+    ]
+    for name, value in rows:
+        print(_row(name, value))
     if "reference" in out:
         ref = out["reference"]
         assert isinstance(ref, dict)
         print(f"Accuracy on the first {ref['clip_s']} s against {ref['what']} (seconds: {ref['seconds']}):")
         for name in ("default_vs_reference", "mtcnn_2fps_vs_reference"):
             a = ref[name]
-            print(_row(name.replace("_vs_reference", ""),
-                       f"faces/frame {a['faces_per_frame']:.2f} vs {a['ref_faces_per_frame']:.2f}, recall {a['recall']:.3f}, "
-                       f"precision {a['precision']:.3f}, emotion agreement {a['emotion_agreement']:.3f}, "
-                       f"|dp| {a['emotion_prob_mae']:.4f}, |d attention| {a['attention_mae']:.3f}"))  # fmt: skip
+            value = (
+                f"faces/frame {a['faces_per_frame']:.2f} vs {a['ref_faces_per_frame']:.2f}, "
+                f"recall {a['recall']:.3f}, precision {a['precision']:.3f}, "
+                f"emotion agreement {a['emotion_agreement']:.3f}, |dp| {a['emotion_prob_mae']:.4f}, "
+                f"|d attention| {a['attention_mae']:.3f}"
+            )
+            print(_row(name.replace("_vs_reference", ""), value))
     print(json.dumps(_finite(out)))
 
 

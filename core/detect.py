@@ -296,7 +296,9 @@ class YuNetDetector:
             x1, y1, x2, y2 = max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)
             if x2 - x1 < 2 or y2 - y1 < 2:
                 continue
-            faces.append(FaceObservation(frame_index=idx, t=t, box=(x1, y1, x2, y2), det_score=score, landmarks=marks[i]))
+            faces.append(
+                FaceObservation(frame_index=idx, t=t, box=(x1, y1, x2, y2), det_score=score, landmarks=marks[i])
+            )
         return faces
 
 

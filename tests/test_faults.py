@@ -76,7 +76,9 @@ def source_frames(n: int, step: int = 1) -> list[np.ndarray]:
     return out
 
 
-def encode(path: Path, frames: list[np.ndarray], pts_ms: list[int] | None = None, rate: int = 24, **options: str) -> Path:
+def encode(
+    path: Path, frames: list[np.ndarray], pts_ms: list[int] | None = None, rate: int = 24, **options: str
+) -> Path:
     """H.264 from RGB frames; `pts_ms` gives irregular presentation times (variable frame rate)."""
     with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=rate)
