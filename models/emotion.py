@@ -33,7 +33,7 @@ class EmotionClassifier(Protocol):
 
 _REGISTRY: dict[str, Callable[[], EmotionClassifier]] = {}
 
-DEFAULT_EMOTION_MODEL = "mini_xception_fer"
+DEFAULT_EMOTION_MODEL = "classlens_fer_fast"
 
 
 def register_emotion_model(name: str) -> Callable[[Callable[[], EmotionClassifier]], Callable[[], EmotionClassifier]]:
@@ -64,4 +64,4 @@ def load_emotion_model(name: str | None = None) -> EmotionClassifier:
 def _import_builtin_models() -> None:
     # Imported for their @register_emotion_model side effect; kept lazy so that importing this
     # module stays cheap.
-    from models import mini_xception  # noqa: F401
+    from models import classlens_emotion, mini_xception  # noqa: F401

@@ -1,0 +1,1 @@
+"""Training and evaluation of ClassLens emotion models (see training/README.md)."""

@@ -1,0 +1,65 @@
+"""Turn training checkpoints into one compact weights file for models/weights/.
+
+    python -m training.export --weights RUN/best.pt [RUN2/best.pt ...] --out models/weights/emotion_X.pt
+
+One checkpoint gives a single network; several give an `ensemble` (mean of probabilities) in one
+file. Floating-point tensors are stored as fp16 (halving the size); loaders cast back to fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import torch
+
+
+def export(
+    weights: list[str | Path], out: str | Path, dtype: torch.dtype = torch.float16, meta: dict | None = None
+) -> str:
+    """Write the compact file and return its sha256."""
+    cks = [torch.load(p, map_location="cpu", weights_only=True) for p in weights]
+    sizes = {ck.get("input_size", 48) for ck in cks}
+    if len(sizes) != 1:
+        raise ValueError(f"members differ in input size: {sizes}")
+
+    def cast(sd: dict) -> dict:
+        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+
+    if len(cks) == 1:
+        ck = cks[0]
+        arch, kwargs, sd = ck["arch"], ck.get("arch_kwargs", {}), cast(ck["state_dict"])
+        members_meta = [ck.get("meta", {})]
+    else:
+        arch = "ensemble"
+        kwargs = {"members": [{"arch": ck["arch"], "arch_kwargs": ck.get("arch_kwargs", {})} for ck in cks]}
+        sd = {f"members.{i}.{k}": v for i, ck in enumerate(cks) for k, v in cast(ck["state_dict"]).items()}
+        members_meta = [ck.get("meta", {}) for ck in cks]
+    payload = {
+        "format": "classlens-emotion-v1",
+        "arch": arch,
+        "arch_kwargs": kwargs,
+        "input_size": sizes.pop(),
+        "classes": cks[0].get("classes"),
+        "state_dict": sd,
+        "meta": {**(meta or {}), "members": members_meta, "dtype": str(dtype).removeprefix("torch.")},
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", nargs="+", required=True, help="training checkpoints (best.pt)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
+    args = ap.parse_args(argv)
+    sha = export(args.weights, args.out, getattr(torch, args.dtype))
+    print(f"{args.out} {Path(args.out).stat().st_size} bytes sha256 {sha}")
+
+
+if __name__ == "__main__":
+    main()

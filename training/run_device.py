@@ -1,0 +1,247 @@
+"""One prepared GPU session: train every configuration at once, evaluate, package the results.
+
+    python -m training.run_device --pack .cache/devpack/fer_ck.npz --out OUTDIR --budget 410
+
+The pack (training.datasets.pack_splits) holds FER-2013 `train`, `publictest` and CK+48
+`ckplus` (contempt dropped). Each config in --configs trains as its own process on the one GPU,
+stopping inside --budget seconds with its best checkpoint saved (compact recipes fit their cosine
+schedule into the budget). Then every run, exported to fp16 as it would ship, and ensembles of the
+compact runs are scored on PublicTest and CK+ with no / flip / 10-crop TTA; the evaluate CLI runs
+once for real on the best single compact model. OUTDIR receives results.tgz (logs, curves,
+confusion matrices, results.json/.md) and weights.tgz.part* (fp16 compact weights, <= 15 MiB each).
+`--smoke` does all of it on CPU with a few images, to check the mechanics before a GPU is lent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONFIGS = ["seed_resnet50", "compact_s", "compact_m", "compact_m_cutmix"]
+COMPACT = ["compact_s", "compact_m", "compact_m_cutmix"]
+
+
+def _run_training(configs: list[str], pack: str, runs: Path, budget: float, smoke: bool) -> dict[str, dict]:
+    procs = {}
+    for name in configs:
+        cmd = [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--config",
+            f"training/configs/{name}.yaml",
+            "--set",
+            f"data.train={pack}",
+            "--set",
+            f"data.val={pack}",
+            "--set",
+            f"out_dir={runs / name}",
+            "--set",
+            "train.threads=2",
+        ]
+        if smoke:
+            cmd += [
+                "--smoke",
+                "--set",
+                f"out_dir={runs / name}",
+                "--set",
+                "data.limit_per_class=4",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "train.batch_size=16",
+            ]
+        else:
+            cmd += ["--set", f"train.time_budget_s={budget}"]
+            if name in COMPACT:
+                cmd += ["--set", "train.fit_epochs_to_budget=true"]
+        log = open(runs / f"{name}.log", "w")
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+        print(f"started {name}: {' '.join(cmd)}", flush=True)
+    deadline = time.monotonic() + budget + 90  # a run overshoots its budget by one epoch at most
+    while any(p.poll() is None for p, _ in procs.values()):
+        if time.monotonic() > deadline:
+            for name, (p, _) in procs.items():
+                if p.poll() is None:
+                    print(f"killing {name}: past its budget", flush=True)
+                    p.kill()
+        time.sleep(2)
+    summaries = {}
+    for name, (p, log) in procs.items():
+        log.close()
+        s = runs / name / "summary.json"
+        summaries[name] = json.loads(s.read_text()) if s.exists() else {"error": f"exit {p.returncode}"}
+        print(f"{name}: exit {p.returncode} {summaries[name]}", flush=True)
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pack", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--budget", type=float, default=410.0, help="training seconds per run (all run at once)")
+    ap.add_argument("--configs", nargs="+", default=CONFIGS)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    t0 = time.monotonic()
+    out = Path(args.out)
+    work = out / "work"
+    runs, wdir, evals = work / "runs", work / "weights", work / "evals"
+    for d in (runs, wdir, evals):
+        d.mkdir(parents=True, exist_ok=True)
+    env = {
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "cpus": os.cpu_count(),
+    }
+    print(env, flush=True)
+    summaries = _run_training(args.configs, args.pack, runs, args.budget, args.smoke)
+    t_train = time.monotonic() - t0
+
+    results: dict[str, dict] = {}
+    try:
+        _evaluate_all(args, runs, wdir, evals, results)
+    except Exception as err:  # whatever happens, the runs' logs and checkpoints still come back
+        import traceback
+
+        traceback.print_exc()
+        results["_error"] = {"error": repr(err)}
+    _package(args, out, work, runs, env, summaries, results, t0, t_train)
+
+
+def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path, results: dict) -> None:
+    from training.datasets import read_pack
+    from training.evaluate import checkpoint_predictor, evaluate
+    from training.export import export
+    from training.metrics import plot_confusion_matrix
+
+    sets = {s: read_pack(args.pack, s) for s in ("publictest", "ckplus")}
+    if args.smoke:
+        sets = {k: type(v)(v.images[::40], v.labels[::40]) for k, v in sets.items()}
+    candidates: dict[str, list[str]] = {n: [n] for n in args.configs if (runs / n / "best.pt").exists()}
+    done = [n for n in COMPACT if n in candidates]
+    for k in range(2, len(done) + 1):
+        for combo in itertools.combinations(done, k):
+            candidates["ens_" + "+".join(combo)] = list(combo)
+    for cand, members in candidates.items():
+        try:
+            path = wdir / f"emotion_{cand}.pt"
+            sha = export([runs / m / "best.pt" for m in members], path)
+            predict, _, _ = checkpoint_predictor(path)
+            res = {"members": members, "bytes": path.stat().st_size, "sha256": sha}
+            for (split, data), tta in itertools.product(sets.items(), ("none", "flip", "crops")):
+                m = evaluate(predict, data.images, data.labels, tta)
+                res[f"{split}_{tta}"] = {
+                    "accuracy": round(m["accuracy"], 5),
+                    "macro_f1": round(m["macro_f1"], 5),
+                    "n": m["n"],
+                }
+                if tta in ("none", "flip"):
+                    plot_confusion_matrix(
+                        np.asarray(m["confusion_matrix"]),
+                        evals / f"cm_{cand}_{split}_{tta}.png",
+                        f"{cand} on {split} (tta {tta}): acc {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}",
+                    )
+                    res[f"{split}_{tta}"]["confusion_matrix"] = m["confusion_matrix"]
+                    res[f"{split}_{tta}"]["per_class_f1"] = {k: round(v["f1"], 4) for k, v in m["per_class"].items()}
+            results[cand] = res
+            print(cand, {k: (v["accuracy"], v["macro_f1"]) for k, v in res.items() if isinstance(v, dict)}, flush=True)
+        except Exception as err:  # one broken candidate must not lose the others
+            results[cand] = {"error": repr(err)}
+            print(f"{cand}: {err!r}", flush=True)
+
+    singles = [n for n in done if "publictest_flip" in results.get(n, {})]
+    if singles:  # the CLI itself, once per dataset, on the best single compact model
+        best = max(singles, key=lambda n: results[n]["publictest_flip"]["accuracy"])
+        for split in ("publictest", "ckplus"):
+            cmd = [
+                sys.executable,
+                "-m",
+                "training.evaluate",
+                "--data",
+                args.pack,
+                "--split",
+                split,
+                "--weights",
+                str(wdir / f"emotion_{best}.pt"),
+                "--tta",
+                "flip",
+                "--out",
+                str(evals / f"cli_{split}"),
+            ]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            (evals / f"cli_{split}.txt").write_text(r.stdout + r.stderr)
+            print(f"CLI {split}: exit {r.returncode}; last line {r.stdout.strip().splitlines()[-1:]}", flush=True)
+
+
+def _package(
+    args: argparse.Namespace,
+    out: Path,
+    work: Path,
+    runs: Path,
+    env: dict,
+    summaries: dict,
+    results: dict,
+    t0: float,
+    t_train: float,
+) -> None:
+    wdir = work / "weights"
+    done = [n for n in COMPACT if (wdir / f"emotion_{n}.pt").exists()]
+    report = {
+        "env": env,
+        "budget_s": args.budget,
+        "train_wall_s": round(t_train, 1),
+        "summaries": summaries,
+        "results": results,
+        "total_wall_s": round(time.monotonic() - t0, 1),
+    }
+    (work / "results.json").write_text(json.dumps(report, indent=2))
+    lines = ["| candidate | PT acc | PT F1 | PT flip | PT crops | CK+ acc | CK+ F1 | CK+ flip | MB |", "|---" * 9 + "|"]
+    for cand, r in results.items():
+        if "error" in r or "publictest_none" not in r:
+            lines.append(f"| {cand} | error: {r.get('error')} |")
+            continue
+        lines.append(
+            f"| {cand} | {r['publictest_none']['accuracy']:.4f} | {r['publictest_none']['macro_f1']:.4f} | "
+            f"{r['publictest_flip']['accuracy']:.4f} | {r['publictest_crops']['accuracy']:.4f} | "
+            f"{r['ckplus_none']['accuracy']:.4f} | {r['ckplus_none']['macro_f1']:.4f} | "
+            f"{r['ckplus_flip']['accuracy']:.4f} | {r['bytes'] / 1e6:.1f} |"
+        )
+    (work / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+    with tarfile.open(out / "results.tgz", "w:gz") as tar:
+        for p in sorted(work.rglob("*")):
+            if p.is_file() and p.suffix != ".pt":
+                tar.add(p, arcname=str(p.relative_to(work)))
+    # Only single compact models travel back (ensembles are rebuilt from them by training.export).
+    blob = out / "weights.tar"
+    with tarfile.open(blob, "w") as tar:
+        for n in done:
+            tar.add(wdir / f"emotion_{n}.pt", arcname=f"emotion_{n}.pt")
+    data = blob.read_bytes()
+    blob.unlink()
+    part = 15 * 2**20
+    for i in range(0, len(data), part):
+        (out / f"weights.tar.part{i // part}").write_bytes(data[i : i + part])
+    import shutil
+
+    shutil.rmtree(work)
+    print(f"packaged in {time.monotonic() - t0:.0f} s: {sorted(p.name for p in out.iterdir())}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
