@@ -100,7 +100,14 @@ class Models:
 
 
 def load_models(settings: Settings) -> Models:
-    """Detector plus per-face analysers for these settings (no emotion model in attention-only)."""
+    """Detector plus per-face analysers for these settings (no emotion model in attention-only).
+
+    Also sets torch's thread count for the process when `settings.torch_threads` > 0.
+    """
+    if settings.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     analysers: list[FaceAnalyser] = []
     if not settings.attention_only:
         from core.emotion import EmotionAnalyser

@@ -38,6 +38,9 @@ class Settings:
         attention_only: no emotion inference at all.
         emotion_model: registry name (None = default model).
         batch_frames: sampled frames per committed transaction (the resume granularity).
+        torch_threads: intra-op threads torch may use in this process (0 = torch's default, one
+            per core). 1 measured fastest on 2 shared cores: O-Net's and the per-face models' small
+            ops spend more time synchronising two threads than computing (bench/speed.py).
         pose: estimate head pose and eye state (needed for a meaningful attention score).
         identify: embed faces to match the roster and merge split tracks of one person.
         front_yaw, front_pitch: the "front" head direction for attention, degrees; None = learnt
@@ -54,6 +57,7 @@ class Settings:
     attention_only: bool = False
     emotion_model: str | None = None
     batch_frames: int = 20
+    torch_threads: int = 1
     pose: bool = True
     identify: bool = True
     front_yaw: float | None = None
@@ -63,6 +67,7 @@ class Settings:
         """JSON of the settings that change the observations (stored with the lecture)."""
         d = asdict(self)
         d.pop("batch_frames")
+        d.pop("torch_threads")  # speed only, the observations are the same
         return json.dumps(d, sort_keys=True)
 
     @classmethod
