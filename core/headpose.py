@@ -49,6 +49,7 @@ _FIVE_POINT_MODEL = np.stack(
 # The canonical face has +x = student's left, +y up, +z towards the viewer; OpenCV's camera has
 # +x right, +y down, +z away. A face looking straight at the camera is this rotation.
 _FRONTAL = np.diag([1.0, -1.0, -1.0])
+_SQPNP_MIN_POINTS = 6  # fewer points (MTCNN's 5) use the iterative solver from a frontal start
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,9 @@ class PoseResult:
 
     Attributes:
         yaw, pitch, roll: degrees, or None when no landmarks were usable.
-        eyes_open: openness in [0, 1] from the mean eye aspect ratio (None without a mesh).
-        ear: raw mean eye aspect ratio (None without a mesh).
+        eyes_open: openness in [0, 1] from the mean eye aspect ratio (None without a mesh, or
+            when the eyes are too small in the frame to read: models.landmarks.IRIS_MIN_EYE_PX).
+        ear: raw mean eye aspect ratio (None whenever eyes_open is).
         gaze_x, gaze_y: iris offset in -1..1 (None without the iris model).
         landmarks: which landmarks gave the pose: "mesh468", "mtcnn5" or "none".
         reprojection_px: RMS reprojection error of the pose fit, pixels (None without a fit).
@@ -114,8 +116,15 @@ def solve_pose(
     centre = img[:, 0].mean(axis=0)
     z = cam[0, 0] * span_cm / span_px
     tvec = np.array([[(centre[0] - cam[0, 2]) * z / cam[0, 0]], [(centre[1] - cam[1, 2]) * z / cam[1, 1]], [z]])
-    rvec = cv2.Rodrigues(_FRONTAL)[0]
-    ok, rvec, tvec = cv2.solvePnP(obj, img, cam, dist, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if len(obj) >= _SQPNP_MIN_POINTS:
+        # SQPnP: globally optimal, no start needed, ~10x faster than Levenberg-Marquardt on the
+        # 468 mesh points (0.2 ms vs 2 ms a face) and within 0.2 degrees of it on average.
+        ok, rvec, tvec = cv2.solvePnP(obj, img, cam, dist, flags=cv2.SOLVEPNP_SQPNP)
+    else:
+        rvec = cv2.Rodrigues(_FRONTAL)[0]
+        ok, rvec, tvec = cv2.solvePnP(
+            obj, img, cam, dist, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+        )
     if not ok or not np.all(np.isfinite(rvec)) or float(tvec[2, 0]) <= 0:
         return None
     projected = cv2.projectPoints(obj, rvec, tvec, cam, dist)[0].reshape(-1, 2)
@@ -160,15 +169,21 @@ def gaze_offset(points: np.ndarray, irises: np.ndarray) -> tuple[float, float]:
     return float(np.clip(np.mean(xs), -1, 1)), float(np.clip(np.mean(ys), -1, 1))
 
 
+def eye_state(mesh: FaceMesh) -> tuple[float | None, float | None, float | None, float | None]:
+    """(eyes_open, ear, gaze_x, gaze_y) of a mesh; None where it cannot tell (see PoseResult)."""
+    ear = eye_aspect_ratio(mesh.points) if mesh.eyes_readable else None
+    gaze = gaze_offset(mesh.points, mesh.irises) if mesh.irises is not None else (None, None)
+    return (openness(ear) if ear is not None else None), ear, gaze[0], gaze[1]
+
+
 def pose_from_mesh(mesh: FaceMesh, height: int, width: int) -> PoseResult:
     """PoseResult from a face mesh of a (height, width) frame."""
     fit = solve_pose(mesh.points[:, :2], CANONICAL_FACE, height, width)
-    ear = eye_aspect_ratio(mesh.points)
-    gaze = gaze_offset(mesh.points, mesh.irises) if mesh.irises is not None else (None, None)
+    open_, ear, gx, gy = eye_state(mesh)
     if fit is None:
-        return PoseResult(None, None, None, openness(ear), ear, gaze[0], gaze[1], "mesh468")
+        return PoseResult(None, None, None, open_, ear, gx, gy, "mesh468")
     (yaw, pitch, roll), rms = fit
-    return PoseResult(yaw, pitch, roll, openness(ear), ear, gaze[0], gaze[1], "mesh468", rms)
+    return PoseResult(yaw, pitch, roll, open_, ear, gx, gy, "mesh468", rms)
 
 
 def pose_from_five_points(points5: np.ndarray, height: int, width: int) -> PoseResult:
@@ -199,6 +214,16 @@ def estimate_pose(
     Returns:
         One PoseResult per box, in order ("none" landmarks when neither source worked).
     """
+    return [pose for pose, _ in estimate_pose_and_mesh(image_rgb, boxes, landmarks5, model)]
+
+
+def estimate_pose_and_mesh(
+    image_rgb: np.ndarray,
+    boxes: np.ndarray,
+    landmarks5: np.ndarray | None = None,
+    model: LandmarkModel | None = None,
+) -> list[tuple[PoseResult, FaceMesh | None]]:
+    """Like `estimate_pose`, with each face's mesh (None where the mesh found no face)."""
     if model is None:
         from models.landmarks import default_landmark_model
 
@@ -206,16 +231,29 @@ def estimate_pose(
     h, w = image_rgb.shape[:2]
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     five = None if landmarks5 is None else np.asarray(landmarks5, float).reshape(-1, 5, 2)
-    out: list[PoseResult] = []
+    out: list[tuple[PoseResult, FaceMesh | None]] = []
     for i, box in enumerate(boxes):
         mesh = model.mesh(image_rgb, box, eyes=None if five is None else five[i, :2])
         if mesh is not None:
-            out.append(pose_from_mesh(mesh, h, w))
+            out.append((pose_from_mesh(mesh, h, w), mesh))
         elif five is not None:
-            out.append(pose_from_five_points(five[i], h, w))
+            out.append((pose_from_five_points(five[i], h, w), None))
         else:
-            out.append(PoseResult(None, None, None))
+            out.append((PoseResult(None, None, None), None))
     return out
+
+
+def five_points_from_mesh(points: np.ndarray) -> np.ndarray:
+    """MTCNN-order 5 landmarks ((5, 2) pixels) taken from a (468, 2+) mesh."""
+    return np.stack(
+        [
+            points[list(RIGHT_EYE_CORNERS), :2].mean(axis=0),
+            points[list(LEFT_EYE_CORNERS), :2].mean(axis=0),
+            points[1, :2],
+            points[61, :2],
+            points[291, :2],
+        ]
+    ).astype(np.float32)
 
 
 def estimate_pose_five_points(image_shape: Sequence[int], landmarks5: np.ndarray) -> list[PoseResult]:

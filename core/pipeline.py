@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,12 +21,13 @@ import numpy as np
 
 from core.detect import FaceDetector, make_detector
 from core.errors import ClassLensError
+from core.face_pose import PoseAnalyser
 from core.faces import FaceObservation
 from core.lecture_identity import embedding_sums
 from core.settings import Settings
 from core.store import Store
 from core.track import IouTracker
-from core.video import DecodeReport, Frame, probe, sample_frames
+from core.video import DecodeReport, Frame, prefetch, probe, sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +226,39 @@ def _run(
     last_t = resume_t
     cancelled = False
 
+    # Two threads share the per-face work: this one detects or follows faces and runs head pose
+    # and eyes on the face mesh (each sample depends on the previous one); a worker runs the
+    # other per-face models (emotion, identity) on the previous group of frames meanwhile.
+    # Their model calls release the GIL, so on two cores they overlap (decoding runs in a third,
+    # mostly idle thread). Splitting the iris model off to the worker as well was measured:
+    # no faster, the two cores are already busy.
+    pose = next((s for s in stages if isinstance(s, PoseAnalyser)), None)
+    follow = pose is not None and settings.detect_every > 1
+    others = [s for s in stages if s is not pose] if follow else stages
+    worker = ThreadPoolExecutor(1, thread_name_prefix="classlens-faces")
+    in_flight: Future[tuple[list[tuple[np.ndarray, list[FaceObservation]]], float]] | None = None
+    scheduled = frames_sampled  # samples handed to detection so far (the detection schedule)
+
+    def collect() -> None:
+        """Wait for the worker's group and queue its observations for the store."""
+        nonlocal in_flight, frames_sampled, last_t
+        if in_flight is None:
+            return
+        batch, seconds = in_flight.result()
+        in_flight = None
+        times.analysers += seconds
+        for _, faces in batch:
+            for face in faces:
+                assert face.track_id is not None
+                if face.track_id not in known_tracks:
+                    known_tracks.add(face.track_id)
+                    new_students[face.track_id] = face.t
+            pending.extend(faces)
+        frames_sampled += len(batch)
+        last_t = batch_times[-1]
+
     def flush() -> None:
+        """Commit what the worker has finished (a group still in flight goes in the next one)."""
         nonlocal pending, new_students
         t0 = time.perf_counter()
         store.append(lecture_id, pending, progress_t=last_t, frames_sampled=frames_sampled, new_students=new_students)
@@ -234,56 +268,80 @@ def _run(
         times.store += time.perf_counter() - t0
         pending, new_students = [], {}
 
-    def process(frames: list[Frame]) -> None:
-        nonlocal frames_sampled, last_t
+    def detect_and_track(frames: list[Frame]) -> list[list[FaceObservation]]:
         t0 = time.perf_counter()
-        detected = models.detector.detect_batch(
-            [f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames]
-        )
+        rgbs, indices, times_ = [f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames]
+        detected = models.detector.detect_batch(rgbs, indices, times_)
         t1 = time.perf_counter()
         tracked = [tracker.update(faces) for faces in detected]
-        t2 = time.perf_counter()
-        batch = [(f.rgb, faces) for f, faces in zip(frames, tracked, strict=True)]
-        for analyser in stages:
+        times.detect += t1 - t0
+        times.track += time.perf_counter() - t1
+        return tracked
+
+    def detect_or_follow(frames: list[Frame]) -> list[list[FaceObservation]]:
+        """Detector on every `detect_every`-th sample (or when nothing is followed), else the mesh."""
+        assert pose is not None
+        out = []
+        for k, f in enumerate(frames):
+            if (scheduled + k) % settings.detect_every == 0 or not pose.can_propagate:
+                (faces,) = detect_and_track([f])
+                t0 = time.perf_counter()
+                (faces,) = pose.analyse([(f.rgb, faces)])
+            else:
+                t0 = time.perf_counter()
+                faces = pose.propagate(f.rgb, f.index, f.t)
+                tracker.observe(faces)
+            times.analysers += time.perf_counter() - t0
+            out.append(faces)
+        return out
+
+    def run_others(
+        batch: list[tuple[np.ndarray, list[FaceObservation]]],
+    ) -> tuple[list[tuple[np.ndarray, list[FaceObservation]]], float]:
+        t0 = time.perf_counter()
+        for analyser in others:
             results = analyser.analyse(batch)
             batch = [(rgb, faces) for (rgb, _), faces in zip(batch, results, strict=True)]
-        t3 = time.perf_counter()
-        times.detect += t1 - t0
-        times.track += t2 - t1
-        times.analysers += t3 - t2
-        for _, faces in batch:
-            for face in faces:
-                assert face.track_id is not None
-                if face.track_id not in known_tracks:
-                    known_tracks.add(face.track_id)
-                    new_students[face.track_id] = face.t
-            pending.extend(faces)
-        frames_sampled += len(frames)
-        last_t = frames[-1].t
+        return batch, time.perf_counter() - t0
 
-    frames_iter = sample_frames(path, settings.fps, after_t=resume_t, report=report)
+    batch_times: list[float] = []
+
+    def process(frames: list[Frame]) -> None:
+        nonlocal in_flight, scheduled, batch_times
+        tracked = detect_or_follow(frames) if follow else detect_and_track(frames)
+        scheduled += len(frames)
+        collect()
+        batch_times = [f.t for f in frames]
+        in_flight = worker.submit(run_others, [(f.rgb, faces) for f, faces in zip(frames, tracked, strict=True)])
+
+    frames_iter = prefetch(sample_frames(path, settings.fps, after_t=resume_t, report=report))
     detect_batch = 4  # frames per MTCNN call (same size within a video)
     since_flush = 0
     t_dec = time.perf_counter()
-    for frame in frames_iter:
-        times.decode += time.perf_counter() - t_dec
-        batch_frames.append(frame)
-        if len(batch_frames) >= detect_batch:
+    try:
+        for frame in frames_iter:
+            times.decode += time.perf_counter() - t_dec
+            batch_frames.append(frame)
+            if len(batch_frames) >= detect_batch:
+                process(batch_frames)
+                since_flush += len(batch_frames)
+                batch_frames = []
+            if since_flush >= settings.batch_frames:
+                flush()
+                since_flush = 0
+                if progress and duration_s > 0:
+                    progress(min(1.0, last_t / duration_s), f"{last_t:.0f} s of {duration_s:.0f} s analysed")
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+            t_dec = time.perf_counter()
+        if batch_frames and not cancelled:
             process(batch_frames)
-            since_flush += len(batch_frames)
-            batch_frames = []
-        if since_flush >= settings.batch_frames:
-            flush()
-            since_flush = 0
-            if progress and duration_s > 0:
-                progress(min(1.0, last_t / duration_s), f"{last_t:.0f} s of {duration_s:.0f} s analysed")
-            if cancel is not None and cancel.is_set():
-                cancelled = True
-                break
-        t_dec = time.perf_counter()
-    if batch_frames and not cancelled:
-        process(batch_frames)
-    flush()
+        collect()
+        flush()
+    finally:
+        frames_iter.close()  # stops the decode thread when the loop ends early
+        worker.shutdown(wait=True)
     if not cancelled:
         t0 = time.perf_counter()
         finish_lecture(store, lecture_id, settings)

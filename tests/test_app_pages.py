@@ -70,7 +70,7 @@ def test_students_drilldown_with_thumbnails(app_db):
     assert not at.exception, at.exception
     assert at.selectbox[0].value == 1
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Minutes in view"] == f"{40 / 2 / 60:.2f}"
+    assert metrics["Minutes in view"] == f"{20 / 1 / 60:.2f}"  # 20 samples at 1 fps
     assert len(at.get("plotly_chart")) == 3
     assert len(at.get("image")) == len(moments)
 

@@ -69,7 +69,7 @@ def test_every_observation_has_pose_eyes_and_attention(analysed_db):
     df = store.query_df(
         "SELECT t, yaw, pitch, roll, eyes_open, attention FROM observations WHERE lecture_id = ?", [result.lecture_id]
     )
-    assert len(df) == 40
+    assert len(df) == 20  # 20 s at 1 fps
     assert df[["yaw", "pitch", "roll", "eyes_open", "attention"]].notna().all().all()
     assert df["attention"].between(0, 1).all()
     # In this clip she keeps her eyes shut for the first seconds, then opens them and laughs.
@@ -87,7 +87,7 @@ def test_attention_per_minute_and_in_the_students_csv(analysed_db):
     store, result = analysed_db
     per_minute = queries.attention_per_minute(store, result.lecture_id)
     assert per_minute["minute"].tolist() == [0]
-    assert per_minute["samples"][0] == 40 and per_minute["expected"][0] == 40
+    assert per_minute["samples"][0] == 20 and per_minute["expected"][0] == 20
     mean = store.query_df("SELECT avg(attention) AS a FROM observations WHERE lecture_id = ?", [result.lecture_id])
     assert per_minute["attention"][0] == pytest.approx(mean["a"][0], abs=1e-4)
     csv = pd.read_csv(io.StringIO(exports.students_csv(store, result.lecture_id)))
@@ -135,7 +135,7 @@ def test_turning_away_lowers_attention_in_a_video_built_from_real_faces(tmp_path
     video = tmp_path / "turning.mp4"
     _canvas_video(video, frames)
     store = Store(tmp_path / "t.duckdb")
-    result = analyze(video, store, Settings(identify=False), models=models)
+    result = analyze(video, store, Settings(identify=False, fps=2.0), models=models)
     df = store.query_df("SELECT t, x1, yaw, attention FROM observations WHERE lecture_id = ?", [result.lecture_id])
     fourth = df[df["x1"] > 960]
     before, after = fourth[fourth["t"] < 2.9], fourth[fourth["t"] > 3.1]

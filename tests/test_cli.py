@@ -23,12 +23,12 @@ def test_analyze_writes_db_and_csvs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["students"] == 1 and result["observations"] == 40
+    assert result["students"] == 1 and result["observations"] == 20  # 20 s at 1 fps
     assert {"lecture_id", "students", "observations", "seconds"} <= result.keys()
     obs = pd.read_csv(out / "observations.csv")
     students = pd.read_csv(out / "students.csv")
-    assert len(obs) == 40 and set(obs["student"]) == {"Student 1"}
-    assert len(students) == 1 and students["observations"][0] == 40
+    assert len(obs) == 20 and set(obs["student"]) == {"Student 1"}
+    assert len(students) == 1 and students["observations"][0] == 20
     assert "%" in proc.stderr  # the progress bar
 
 

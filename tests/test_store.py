@@ -104,4 +104,4 @@ def test_report_input_of_a_real_analysis_matches_the_table(analysed_db):
     for r in emo.itertuples():
         assert f"{r.emotion}={r.mean_confidence:.2f} ({r.minutes:.2f}min)" in text
     total_minutes = emo["minutes"].sum()
-    assert total_minutes == pytest.approx(40 / 2 / 60)
+    assert total_minutes == pytest.approx(20 / 1 / 60)  # 20 samples at 1 fps

@@ -93,6 +93,9 @@ def _sentence_starts(text: str) -> set[int]:
     return starts
 
 
+GROUNDING_NOTE = re.compile(r"\n_Grounding: [^\n]*_\s*$")
+
+
 def check(
     text: str, facts: LectureFacts, other_names: Iterable[str] = (), allowed_names: Iterable[str] = ()
 ) -> Grounding:
@@ -103,6 +106,9 @@ def check(
         allowed_names: names that are not facts but may appear (the writing model's title).
     """
     problems: list[Problem] = []
+    # The writer's closing note on what it replaced ("_Grounding: ... 9 piece(s) ..._") is
+    # ClassLens's own bookkeeping, not a statement about the lecture: its counts are not facts.
+    text = GROUNDING_NOTE.sub("", text)
     known = set(facts.names) | {facts.file_name} | set(allowed_names)
     figures = facts.figures()
     times = facts.times()
