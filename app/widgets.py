@@ -18,7 +18,12 @@ STATUS_TEXT = {
 
 
 def lectures() -> pd.DataFrame:
-    return current_store().list_lectures()
+    """Every lecture, newest first; live lectures abandoned without STOP are closed first."""
+    from core.live import finish_abandoned_live_lectures
+
+    store = current_store()
+    finish_abandoned_live_lectures(store)
+    return store.list_lectures()
 
 
 def lecture_label(row: pd.Series) -> str:

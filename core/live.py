@@ -26,6 +26,7 @@ from datetime import datetime
 import av
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 
 from core.faces import FaceObservation
@@ -256,8 +257,8 @@ class LiveLecture:
             settings_key=settings.analysis_key(),
             sample_fps=settings.fps,
             source="live",
-            status="running",
         )
+        store.claim(self.lecture_id)  # running, with this process's heartbeat
         self.last_t = -1.0
         self.frames = 0
         self.observations = 0
@@ -267,6 +268,7 @@ class LiveLecture:
         """Append what the analyser finished since the last flush; returns rows appended."""
         faces, new_students, last_t, frames = analyser.drain()
         if not faces and not new_students and frames == self.frames:
+            self.store.heartbeat(self.lecture_id)  # the camera runs, nothing new: still alive
             return 0
         self.last_t, self.frames = max(self.last_t, last_t), frames
         self.store.append(
@@ -282,11 +284,53 @@ class LiveLecture:
         if analyser is not None:
             analyser.stop()
             self.flush(analyser)
-        update_attention(self.store, self.lecture_id, self.settings)
-        duration = max(0.0, self.last_t) + 1.0 / self.settings.fps if self.frames else 0.0
-        with self.store.transaction() as con:
-            con.execute("UPDATE lectures SET duration_s = ? WHERE lecture_id = ?", [duration, self.lecture_id])
-        status = "complete" if self.store.count_observations(self.lecture_id) else "no_faces"
-        self.store.set_status(self.lecture_id, status)
+        status = finish_live_lecture(self.store, self.lecture_id, self.settings)
         self.closed = True
         return status
+
+
+def finish_live_lecture(store: Store, lecture_id: int, settings: Settings, warnings: list[str] | None = None) -> str:
+    """Attention for every row, the duration, then status complete / no_faces; returns the status."""
+    update_attention(store, lecture_id, settings)
+    row = store.query_df(
+        "SELECT max(progress_t) AS last_t, max(frames_sampled) AS frames FROM lectures WHERE lecture_id = ?",
+        [lecture_id],
+    ).iloc[0]
+    frames = 0 if pd.isna(row["frames"]) else int(row["frames"])
+    last_t = 0.0 if pd.isna(row["last_t"]) else max(0.0, float(row["last_t"]))
+    duration = last_t + 1.0 / settings.fps if frames else 0.0
+    with store.transaction() as con:
+        con.execute("UPDATE lectures SET duration_s = ? WHERE lecture_id = ?", [duration, lecture_id])
+    status = "complete" if store.count_observations(lecture_id) else "no_faces"
+    store.set_status(lecture_id, status, warnings=warnings)
+    return status
+
+
+def finish_abandoned_live_lectures(store: Store) -> list[int]:
+    """Close live lectures whose session ended without STOP (tab closed, server stopped).
+
+    What reached the database is kept; the lecture gets its attention scores, its duration and a
+    warning, as if STOP had been pressed then. Returns the lecture ids closed.
+    """
+    closed = []
+    for lecture_id in store.abandoned_live_lectures():
+        settings = _stored_settings(store, lecture_id)
+        note = "The live session ended without STOP (the tab was closed); everything received until then is kept."
+        finish_live_lecture(store, lecture_id, settings, warnings=[note])
+        closed.append(lecture_id)
+    return closed
+
+
+def _stored_settings(store: Store, lecture_id: int) -> Settings:
+    """The Settings a lecture was recorded with (fields this version does not know are ignored)."""
+    import json
+    from dataclasses import fields
+
+    lecture = store.lecture(lecture_id)
+    known = {f.name for f in fields(Settings)}
+    try:
+        stored = {k: v for k, v in json.loads(lecture.settings or "{}").items() if k in known}
+    except (TypeError, ValueError):
+        stored = {}
+    stored["fps"] = lecture.sample_fps or stored.get("fps") or Settings().fps
+    return Settings(**stored)

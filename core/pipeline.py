@@ -169,21 +169,18 @@ def analyze(
     info = probe(path)
     sha = file_sha256(path)
     key = settings.analysis_key()
-    lecture = store.find_lecture(sha, key)
-    if lecture is not None and lecture.status in ("complete", "no_faces"):
+    lecture, created = store.find_or_create_lecture(
+        display_name or path.name, sha, settings_key=key, sample_fps=settings.fps,
+        duration_s=info.duration_s, frame_rate=info.frame_rate, width=info.width, height=info.height,
+    )  # fmt: skip
+    if not created and lecture.status in ("complete", "no_faces"):
         return AnalysisResult(
             lecture.lecture_id, lecture.status, store.count_students(lecture.lecture_id),
             store.count_observations(lecture.lecture_id), lecture.frames_sampled,
             time.perf_counter() - started, reused=True, warnings=lecture.warnings,
         )  # fmt: skip
-    if lecture is None:
-        lecture_id = store.create_lecture(
-            display_name or path.name, sha, settings_key=key, sample_fps=settings.fps,
-            duration_s=info.duration_s, frame_rate=info.frame_rate, width=info.width, height=info.height,
-        )  # fmt: skip
-        resume_t, frames_sampled = -1.0, 0
-    else:
-        lecture_id, resume_t, frames_sampled = lecture.lecture_id, lecture.progress_t, lecture.frames_sampled
+    lecture_id = lecture.lecture_id
+    resume_t, frames_sampled = (-1.0, 0) if created else (lecture.progress_t, lecture.frames_sampled)
     store.claim(lecture_id)
     try:
         return _run(

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -41,6 +42,17 @@ def _first(result: duckdb.DuckDBPyConnection) -> tuple | None:
     """First row of a result, consuming it (DuckDB refuses new work while a result is open)."""
     rows = result.fetchall()
     return rows[0] if rows else None
+
+
+_FILE_LOCKS: dict[str, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    """One lock per database file for this process (threads share DuckDB's database instance)."""
+    key = str(path.resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
 
 
 class DatabaseBusy(ClassLensError):
@@ -249,6 +261,28 @@ class Store:
             )
             return self._lecture(con, row[0]) if row else None
 
+    def find_or_create_lecture(
+        self, file_name: str, sha256: str, *, settings_key: str, **create: object
+    ) -> tuple[Lecture, bool]:
+        """The lecture of this file and settings, created when there is none: (lecture, created).
+
+        Atomic: one transaction (one process holds the file at a time) under a per-file lock
+        (threads of one process share the database), so two runs of the same file started at
+        the same moment get one lecture, and `claim` then lets only one of them analyse it.
+        Keyword arguments as for `create_lecture`.
+        """
+        with _file_lock(self.path), self.transaction() as con:
+            row = _first(
+                con.execute(
+                    "SELECT lecture_id FROM lectures WHERE sha256 = ? AND settings = ? ORDER BY lecture_id LIMIT 1",
+                    [sha256, settings_key],
+                )
+            )
+            if row is not None:
+                return self._lecture(con, row[0]), False
+            lecture_id = self._insert_lecture(con, file_name, sha256, settings_key=settings_key, **create)
+            return self._lecture(con, lecture_id), True
+
     def create_lecture(
         self,
         file_name: str,
@@ -264,14 +298,34 @@ class Store:
         status: str = "pending",
     ) -> int:
         with self.transaction() as con:
-            row = _first(con.execute(
-                "INSERT INTO lectures (file_name, sha256, source, duration_s, frame_rate, width, height, "
-                "sample_fps, settings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING lecture_id",
-                [file_name, sha256, source, duration_s, frame_rate, width, height, sample_fps,
-                 settings_key, status],
-            ))  # fmt: skip
-            assert row is not None
-            return int(row[0])
+            return self._insert_lecture(
+                con, file_name, sha256, settings_key=settings_key, sample_fps=sample_fps, duration_s=duration_s,
+                frame_rate=frame_rate, width=width, height=height, source=source, status=status,
+            )  # fmt: skip
+
+    @staticmethod
+    def _insert_lecture(
+        con: duckdb.DuckDBPyConnection,
+        file_name: str,
+        sha256: str | None,
+        *,
+        settings_key: str,
+        sample_fps: float,
+        duration_s: float | None = None,
+        frame_rate: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        source: str = "file",
+        status: str = "pending",
+    ) -> int:
+        row = _first(con.execute(
+            "INSERT INTO lectures (file_name, sha256, source, duration_s, frame_rate, width, height, "
+            "sample_fps, settings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING lecture_id",
+            [file_name, sha256, source, duration_s, frame_rate, width, height, sample_fps,
+             settings_key, status],
+        ))  # fmt: skip
+        assert row is not None
+        return int(row[0])
 
     def claim(self, lecture_id: int) -> None:
         """Mark the lecture as being analysed by this process.
@@ -303,6 +357,23 @@ class Store:
                 )
         except duckdb.TransactionException as exc:
             raise LectureBusy("This lecture was claimed by another run a moment ago.") from exc
+
+    def heartbeat(self, lecture_id: int) -> None:
+        """Tell other processes this lecture's run is still going (no rows to append right now)."""
+        with self.transaction() as con:
+            con.execute("UPDATE lectures SET heartbeat_at = current_timestamp WHERE lecture_id = ?", [lecture_id])
+
+    def abandoned_live_lectures(self) -> list[int]:
+        """Live lectures still marked running whose session is gone (closed tab, stopped server)."""
+        df = self.query_df(
+            "SELECT lecture_id, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) AS age "
+            "FROM lectures WHERE source = 'live' AND status = 'running'"
+        )
+        return [
+            int(r.lecture_id)
+            for r in df.itertuples()
+            if not _worker_alive(r.worker, None if pd.isna(r.age) else float(r.age))
+        ]
 
     def set_status(
         self, lecture_id: int, status: str, *, error: str | None = None, warnings: list[str] | None = None

@@ -277,6 +277,7 @@ def test_two_processes_analysing_into_one_database(tmp_path, analysed_db):
     store = Store(db, lock_timeout_s=10)  # opens at once: no lock left behind
     lectures = store.list_lectures()
     assert (lectures["status"].isin(["complete"])).all(), lectures
+    assert (lectures["file_name"] == WOLFGANG).sum() == 1, lectures  # one lecture per file and settings
     for row in lectures.itertuples():
         n = store.count_observations(int(row.lecture_id))
         if row.file_name == WOLFGANG:
@@ -284,6 +285,41 @@ def test_two_processes_analysing_into_one_database(tmp_path, analysed_db):
         else:
             assert 2 <= n < 13
     assert duckdb.connect(str(db)).execute("PRAGMA database_size").fetchall()  # readable file
+
+
+def test_same_file_in_two_threads_at_once_makes_one_lecture(tmp_path, light):
+    """Two browser sessions of one app upload the same lecture at the same moment."""
+    import threading
+
+    from core.errors import LectureBusy
+
+    db = tmp_path / "threads.duckdb"
+    Store(db)
+    start = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            outcomes.append(analyze(fixture(WOLFGANG), Store(db), LIGHT, models=light))
+        except LectureBusy as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    store = Store(db)
+    lectures = store.list_lectures()
+    assert len(lectures) == 1 and lectures["status"][0] == "complete", lectures
+    done = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(outcomes) == 2 and done, outcomes
+    assert all(o.lecture_id == int(lectures["lecture_id"][0]) for o in done)
+    busy = [o for o in outcomes if isinstance(o, BaseException)]
+    assert all("being analysed" in str(b) or "claimed" in str(b) for b in busy)
+    n = store.count_observations(int(lectures["lecture_id"][0]))
+    assert n == store.query_df("SELECT count(DISTINCT frame_index) AS n FROM observations")["n"][0]  # none doubled
 
 
 @pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))

@@ -175,3 +175,21 @@ def test_wrong_weights_are_refused(tmp_path: Path) -> None:
         load_facenet(directory=tmp_path)
     with pytest.raises(WeightsMissing, match="missing"):
         load_facenet(directory=tmp_path / "absent")
+
+
+def test_merging_many_tracks_needs_memory_for_pairs_not_pairs_times_dimensions():
+    """An hour-long lecture can hold ~1,000 track fragments: the pairwise distances must cost
+    n^2 numbers (an n x n x 512 broadcast took 4.4 GB at the end of a 60-minute analysis)."""
+    import tracemalloc
+
+    from core.identity import cluster_tracks
+
+    rng = np.random.default_rng(0)
+    people = rng.normal(size=(20, 512)).astype(np.float32)
+    tracks = {i: people[i % 20] + rng.normal(scale=0.02, size=512).astype(np.float32) for i in range(1200)}
+    tracemalloc.start()
+    merged = cluster_tracks(tracks, 1.0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 150 * 2**20, peak / 2**20  # 1200^2 float64 = 11.5 MB per matrix; the broadcast was 2.9 GB
+    assert len(set(merged.values())) == 20  # fragments of one person merge, the 20 people stay apart

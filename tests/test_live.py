@@ -116,3 +116,35 @@ def test_draw_faces_labels():
     rgb = np.zeros((100, 100, 3), np.uint8)
     out = draw_faces(rgb, [FaceObservation(0, 0.0, (10, 30, 60, 90), 0.99, track_id=3)], {3: "Student 1"})
     assert out[30:90, 10].any() and not rgb.any()
+
+
+def test_a_live_lecture_left_without_stop_is_closed_and_kept(tmp_path, models, face_frames):
+    """The teacher closes the tab mid-lecture: once its heartbeat is stale, the next listing
+    closes the lecture with what was saved, attention computed, and a warning."""
+    from core.live import finish_abandoned_live_lectures
+
+    store = Store(tmp_path / "live.duckdb")
+    settings = Settings(fps=2.0)
+    clock = Clock()
+    live = LiveAnalyser(models, settings, clock=clock)
+    lecture = LiveLecture(store, settings)
+    for rgb in face_frames[:4]:
+        clock.t += 0.5
+        live.recv(av.VideoFrame.from_ndarray(rgb, format="rgb24"))
+        live.step()
+    assert lecture.flush(live) >= 3
+    other = LiveLecture(store, settings)  # a session still going in another tab
+    other.flush(live)  # nothing new: only its heartbeat
+    assert finish_abandoned_live_lectures(store) == []  # both heartbeats are fresh
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE lectures SET heartbeat_at = current_timestamp::TIMESTAMP - INTERVAL 5 MINUTE WHERE lecture_id = ?",
+            [lecture.lecture_id],
+        )
+    assert finish_abandoned_live_lectures(store) == [lecture.lecture_id]
+    row = store.lecture(lecture.lecture_id)
+    assert row.status == "complete" and any("without STOP" in w for w in row.warnings)
+    att = store.query_df("SELECT count(attention) AS n, count(*) AS rows FROM observations WHERE lecture_id = ?",
+                         [lecture.lecture_id])  # fmt: skip
+    assert att["n"][0] == att["rows"][0] >= 3
+    assert store.lecture(other.lecture_id).status == "running"
