@@ -1,8 +1,10 @@
 """Tracking: faces in successive sampled frames -> stable per-lecture track ids.
 
-Greedy IoU matching with a centre-distance fallback, so a face that moves a little between two
-samples (0.5 s apart by default) or leaves and comes back to about the same seat within
-`max_gap_s` keeps its id. Each track becomes one student of the lecture.
+Greedy IoU matching with a centre-distance fallback against each track's predicted box (its last
+box moved by its recent velocity, as in SORT), so a face that moves between two samples (1 s
+apart by default; a 22 px back-row face drifting 10 px/s would otherwise lose its IoU) or leaves
+and comes back to about the same seat within `max_gap_s` keeps its id. Each track becomes one
+student of the lecture.
 """
 
 from __future__ import annotations
@@ -21,6 +23,24 @@ class TrackState:
     track_id: int
     box: tuple[float, float, float, float]
     last_t: float
+    velocity: tuple[float, float] = (0.0, 0.0)  # box centre, pixels per second (0 after a resume)
+
+    def predicted(self, t: float, horizon_s: float = 2.0) -> tuple[float, float, float, float]:
+        """The box expected at time `t` (motion extrapolated at most `horizon_s` seconds)."""
+        dt = min(max(t - self.last_t, 0.0), horizon_s)
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        x1, y1, x2, y2 = self.box
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+    def moved_to(self, box: tuple[float, float, float, float], t: float) -> TrackState:
+        """This track seen at `box` at time `t`: velocity smoothed over the last two moves."""
+        dt = t - self.last_t
+        velocity = self.velocity
+        if dt > 0:
+            vx = ((box[0] + box[2]) - (self.box[0] + self.box[2])) / 2 / dt
+            vy = ((box[1] + box[3]) - (self.box[1] + self.box[3])) / 2 / dt
+            velocity = (0.5 * (self.velocity[0] + vx), 0.5 * (self.velocity[1] + vy))
+        return TrackState(self.track_id, box, t, velocity)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -37,15 +57,29 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
-def _centre_affinity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 - centre distance / mean box side (clipped at 0), for boxes that barely overlap."""
+def _centre_affinity(a: np.ndarray, b: np.ndarray, reach: float = 1.0) -> np.ndarray:
+    """1 - centre distance / (reach x mean box side), clipped at 0; 0 for boxes of unlike size."""
     ca = (a[:, None, :2] + a[:, None, 2:]) / 2
     cb = (b[None, :, :2] + b[None, :, 2:]) / 2
     dist = np.linalg.norm(ca - cb, axis=2)
     side = ((a[:, None, 2] - a[:, None, 0]) + (b[None, :, 2] - b[None, :, 0])) / 2
     size_ratio = (a[:, None, 2] - a[:, None, 0]) / np.maximum(b[None, :, 2] - b[None, :, 0], 1e-9)
     ok = (size_ratio > 0.6) & (size_ratio < 1.6)
-    return np.where(ok, np.clip(1 - dist / np.maximum(side, 1e-9), 0, None), 0.0)
+    return np.where(ok, np.clip(1 - dist / np.maximum(reach * side, 1e-9), 0, None), 0.0)
+
+
+def _greedy(
+    score: np.ndarray, floor: float, used_tracks: set[int], assigned: dict[int, int], live: list[TrackState]
+) -> None:
+    """Pair tracks (rows) and faces (columns) best score first, each once, while score >= floor."""
+    order = np.dstack(np.unravel_index(np.argsort(-score, axis=None), score.shape))[0]
+    for ti, fi in order:
+        if score[ti, fi] < floor:
+            break
+        if ti in used_tracks or fi in assigned:
+            continue
+        used_tracks.add(int(ti))
+        assigned[int(fi)] = live[ti].track_id
 
 
 class IouTracker:
@@ -79,25 +113,23 @@ class IouTracker:
         boxes = np.array([f.box for f in faces], dtype=float)
         assigned: dict[int, int] = {}
         if live:
-            prev = np.array([s.box for s in live], dtype=float)
+            prev = np.array([s.predicted(t) for s in live], dtype=float)
             score = np.maximum(iou_matrix(prev, boxes), 0.5 * _centre_affinity(prev, boxes))
-            # Greedy: best pair first; each track and face used once.
-            order = np.dstack(np.unravel_index(np.argsort(-score, axis=None), score.shape))[0]
             used_tracks: set[int] = set()
-            for ti, fi in order:
-                if score[ti, fi] < self.min_iou:
-                    break
-                if ti in used_tracks or fi in assigned:
-                    continue
-                used_tracks.add(int(ti))
-                assigned[int(fi)] = live[ti].track_id
+            _greedy(score, self.min_iou, used_tracks, assigned, live)
+            # Second chance for what is left (as ByteTrack does with its leftovers): a face within
+            # one face width of a track's predicted place, of a similar size, is that track. Small
+            # back-row faces that moved more than IoU tolerates are kept this way; seats are
+            # further apart than a face width.
+            _greedy(_centre_affinity(prev, boxes, reach=1.0), 1e-9, used_tracks, assigned, live)
         out = []
         for fi, face in enumerate(faces):
             tid = assigned.get(fi)
             if tid is None:
                 tid = self.next_id
                 self.next_id += 1
-            self.tracks[tid] = TrackState(tid, face.box, t)
+            known = self.tracks.get(tid)
+            self.tracks[tid] = known.moved_to(face.box, t) if known is not None else TrackState(tid, face.box, t)
             out.append(replace(face, track_id=tid))
         return out
 
@@ -105,4 +137,7 @@ class IouTracker:
         """Record where already-identified faces are now (faces followed between detections)."""
         for face in faces:
             assert face.track_id is not None
-            self.tracks[face.track_id] = TrackState(face.track_id, face.box, face.t)
+            known = self.tracks.get(face.track_id)
+            self.tracks[face.track_id] = (
+                known.moved_to(face.box, face.t) if known is not None else TrackState(face.track_id, face.box, face.t)
+            )
