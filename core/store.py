@@ -262,14 +262,22 @@ class Store:
             return self._lecture(con, row[0]) if row else None
 
     def find_or_create_lecture(
-        self, file_name: str, sha256: str, *, settings_key: str, **create: object
+        self,
+        file_name: str,
+        sha256: str,
+        *,
+        settings_key: str,
+        sample_fps: float,
+        duration_s: float | None = None,
+        frame_rate: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
     ) -> tuple[Lecture, bool]:
         """The lecture of this file and settings, created when there is none: (lecture, created).
 
         Atomic: one transaction (one process holds the file at a time) under a per-file lock
         (threads of one process share the database), so two runs of the same file started at
         the same moment get one lecture, and `claim` then lets only one of them analyse it.
-        Keyword arguments as for `create_lecture`.
         """
         with _file_lock(self.path), self.transaction() as con:
             row = _first(
@@ -280,7 +288,9 @@ class Store:
             )
             if row is not None:
                 return self._lecture(con, row[0]), False
-            lecture_id = self._insert_lecture(con, file_name, sha256, settings_key=settings_key, **create)
+            lecture_id = self._insert_lecture(
+                con, _lecture_row(file_name, sha256, settings_key, sample_fps, duration_s, frame_rate, width, height)
+            )
             return self._lecture(con, lecture_id), True
 
     def create_lecture(
@@ -297,33 +307,19 @@ class Store:
         source: str = "file",
         status: str = "pending",
     ) -> int:
+        values = _lecture_row(
+            file_name, sha256, settings_key, sample_fps, duration_s, frame_rate, width, height, source, status
+        )
         with self.transaction() as con:
-            return self._insert_lecture(
-                con, file_name, sha256, settings_key=settings_key, sample_fps=sample_fps, duration_s=duration_s,
-                frame_rate=frame_rate, width=width, height=height, source=source, status=status,
-            )  # fmt: skip
+            return self._insert_lecture(con, values)
 
     @staticmethod
-    def _insert_lecture(
-        con: duckdb.DuckDBPyConnection,
-        file_name: str,
-        sha256: str | None,
-        *,
-        settings_key: str,
-        sample_fps: float,
-        duration_s: float | None = None,
-        frame_rate: float | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        source: str = "file",
-        status: str = "pending",
-    ) -> int:
-        row = _first(con.execute(
-            "INSERT INTO lectures (file_name, sha256, source, duration_s, frame_rate, width, height, "
-            "sample_fps, settings, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING lecture_id",
-            [file_name, sha256, source, duration_s, frame_rate, width, height, sample_fps,
-             settings_key, status],
-        ))  # fmt: skip
+    def _insert_lecture(con: duckdb.DuckDBPyConnection, values: dict[str, object]) -> int:
+        """INSERT one lecture row from column -> value (column names come from this module)."""
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        sql = f"INSERT INTO lectures ({columns}) VALUES ({marks}) RETURNING lecture_id"
+        row = _first(con.execute(sql, list(values.values())))
         assert row is not None
         return int(row[0])
 
@@ -596,6 +592,26 @@ class Store:
         with self.connect() as con:
             row = _first(con.execute("SELECT count(*) FROM observations WHERE lecture_id = ?", [lecture_id]))
             return int(row[0]) if row else 0
+
+
+def _lecture_row(
+    file_name: str,
+    sha256: str | None,
+    settings_key: str,
+    sample_fps: float,
+    duration_s: float | None,
+    frame_rate: float | None,
+    width: int | None,
+    height: int | None,
+    source: str = "file",
+    status: str = "pending",
+) -> dict[str, object]:
+    """Column -> value of a new `lectures` row."""
+    return {
+        "file_name": file_name, "sha256": sha256, "source": source, "duration_s": duration_s,
+        "frame_rate": frame_rate, "width": width, "height": height, "sample_fps": sample_fps,
+        "settings": settings_key, "status": status,
+    }  # fmt: skip
 
 
 def _worker_alive(worker: str | None, heartbeat_age_s: float | None) -> bool:
