@@ -20,12 +20,12 @@ from core.faces import FaceObservation
 
 @dataclass(frozen=True)
 class _Anchor:
-    """Where a track's face was at its latest sample: box, mesh centre and size, eye centres."""
+    """Where a track's face was at its latest sample: box, mesh centre and size, 5 landmarks."""
 
     box: tuple[float, float, float, float]
     centre: np.ndarray
     size: float
-    eyes: np.ndarray
+    five: np.ndarray  # MTCNN order; the first two (eye centres) straighten the next mesh ROI
 
 
 def _anchor(box: tuple[float, float, float, float], points: np.ndarray) -> _Anchor:
@@ -33,7 +33,7 @@ def _anchor(box: tuple[float, float, float, float], points: np.ndarray) -> _Anch
 
     xy = points[:, :2].astype(float)
     size = float(np.sqrt(max(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1]), 1e-6)))
-    return _Anchor(box, xy.mean(axis=0), size, five_points_from_mesh(points)[:2])
+    return _Anchor(box, xy.mean(axis=0), size, five_points_from_mesh(points))
 
 
 class HeadposeEstimator:
@@ -127,14 +127,14 @@ class PoseAnalyser:
         Returns:
             Observations with `track_id`, box, 5 landmarks (from the mesh) and pose filled.
         """
-        from core.headpose import five_points_from_mesh, pose_from_mesh
+        from core.headpose import pose_from_mesh
 
         h, w = rgb.shape[:2]
         model = self.estimator.model  # type: ignore[attr-defined]
         anchors, self._anchors = self._anchors, {}
         out = []
         for tid, a in anchors.items():
-            mesh = model.mesh(rgb, np.asarray(a.box, float), eyes=a.eyes)
+            mesh = model.mesh(rgb, np.asarray(a.box, float), eyes=a.five[:2])
             if mesh is None:
                 continue
             now = _anchor(a.box, mesh.points)
@@ -147,7 +147,7 @@ class PoseAnalyser:
             box = (float(cx - half_w), float(cy - half_h), float(cx + half_w), float(cy + half_h))
             face = FaceObservation(
                 frame_index, t, box, det_score=float(mesh.presence),
-                landmarks=five_points_from_mesh(mesh.points), track_id=tid,
+                landmarks=now.five, track_id=tid,
             )  # fmt: skip
             out.append(self._fill(face, pose_from_mesh(mesh, h, w)))
             self._anchors[tid] = replace(now, box=box)

@@ -26,7 +26,6 @@ from datetime import datetime
 import av
 import cv2
 import numpy as np
-import pandas as pd
 import torch
 
 from core.faces import FaceObservation
@@ -292,13 +291,8 @@ class LiveLecture:
 def finish_live_lecture(store: Store, lecture_id: int, settings: Settings, warnings: list[str] | None = None) -> str:
     """Attention for every row, the duration, then status complete / no_faces; returns the status."""
     update_attention(store, lecture_id, settings)
-    row = store.query_df(
-        "SELECT max(progress_t) AS last_t, max(frames_sampled) AS frames FROM lectures WHERE lecture_id = ?",
-        [lecture_id],
-    ).iloc[0]
-    frames = 0 if pd.isna(row["frames"]) else int(row["frames"])
-    last_t = 0.0 if pd.isna(row["last_t"]) else max(0.0, float(row["last_t"]))
-    duration = last_t + 1.0 / settings.fps if frames else 0.0
+    lecture = store.lecture(lecture_id)
+    duration = max(0.0, lecture.progress_t) + 1.0 / settings.fps if lecture.frames_sampled else 0.0
     with store.transaction() as con:
         con.execute("UPDATE lectures SET duration_s = ? WHERE lecture_id = ?", [duration, lecture_id])
     status = "complete" if store.count_observations(lecture_id) else "no_faces"

@@ -250,17 +250,6 @@ class Store:
         with self.connect() as con:
             return self._lecture(con, lecture_id)
 
-    def find_lecture(self, sha256: str, settings_key: str) -> Lecture | None:
-        """The lecture made from the same file with the same analysis settings, if any."""
-        with self.connect() as con:
-            row = _first(
-                con.execute(
-                    "SELECT lecture_id FROM lectures WHERE sha256 = ? AND settings = ? ORDER BY lecture_id LIMIT 1",
-                    [sha256, settings_key],
-                )
-            )
-            return self._lecture(con, row[0]) if row else None
-
     def find_or_create_lecture(
         self,
         file_name: str,

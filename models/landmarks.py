@@ -128,9 +128,7 @@ class LandmarkModel:
         it.invoke()  # type: ignore[attr-defined]
         return [it.get_tensor(o["index"]).reshape(-1) for o in it.get_output_details()]  # type: ignore[attr-defined]
 
-    def mesh(
-        self, image_rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray | None = None, iris: bool = True
-    ) -> FaceMesh | None:
+    def mesh(self, image_rgb: np.ndarray, box: np.ndarray, eyes: np.ndarray | None = None) -> FaceMesh | None:
         """Landmarks of the face in `box`, or None when the mesh model sees no face there.
 
         Args:
@@ -138,8 +136,6 @@ class LandmarkModel:
             box: (4,) x1, y1, x2, y2 pixels.
             eyes: (2, 2) pixel centres of the image-left and image-right eye (e.g. MTCNN's first
                 two landmarks) to make the ROI upright; None assumes an upright face.
-            iris: refine the eyes with the iris model (when loaded); False leaves that to a
-                later `refine_eyes` call (e.g. in another thread).
         """
         x1, y1, x2, y2 = (float(v) for v in box)
         center = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
@@ -162,12 +158,7 @@ class LandmarkModel:
         points = np.empty((468, 3), np.float32)
         points[:, :2] = local[:, :2] @ inv[:, :2].T + inv[:, 2]
         points[:, 2] = local[:, 2] * side / MESH_SIZE
-        face = FaceMesh(points, presence)
-        return self.refine_eyes(image_rgb, face) if iris else face
-
-    @property
-    def has_iris(self) -> bool:
-        return self._iris is not None
+        return self.refine_eyes(image_rgb, FaceMesh(points, presence))
 
     def refine_eyes(self, image_rgb: np.ndarray, face: FaceMesh) -> FaceMesh:
         """The mesh with eyelids refined and irises located by the iris model.

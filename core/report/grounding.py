@@ -93,7 +93,8 @@ def _sentence_starts(text: str) -> set[int]:
     return starts
 
 
-GROUNDING_NOTE = re.compile(r"\n_Grounding: [^\n]*_\s*$")
+GROUNDING_NOTE_PREFIX = "_Grounding: "  # starts the writer's closing note (core.report.writers)
+GROUNDING_NOTE = re.compile(r"\n" + re.escape(GROUNDING_NOTE_PREFIX) + r"[^\n]*_\s*$")
 
 
 def check(

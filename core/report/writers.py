@@ -261,7 +261,7 @@ class ModelWriter:
             text = rules.report_text(facts)
             report.replaced = len(recs) + 1
         if notes:
-            text = text.rstrip() + "\n\n_Grounding: " + " ".join(notes) + "_\n"
+            text = text.rstrip() + "\n\n" + grounding.GROUNDING_NOTE_PREFIX + " ".join(notes) + "_\n"
         report.text, report.notes = text, notes
         report.grounded = not report.removed and not out_of_time
         report.seconds = time.monotonic() - t0
