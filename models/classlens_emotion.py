@@ -1,9 +1,10 @@
 """ClassLens's own FER-2013 emotion models, trained by training/ (see models/weights/MODEL_CARD_emotion.md).
 
-One file, emotion_classlens_fer.pt, holds an ensemble of two compact ResNets (fer_resnet_s +
-fer_resnet_m, mean of probabilities): `classlens_fer` runs both, `classlens_fer_fast` runs only the
-first member (fer_resnet_s), about a third of the cost for ~1 point less accuracy. The file holds
-architecture names (`models.emotion_nets`), their arguments and fp16 weights, cast to fp32 here.
+Two single networks, each distilled from two larger teachers (training/configs/kd_*.yaml):
+`classlens_fer_fast` (the app's default) is `fer_vgg` at width 32 (1.2 M parameters, ~3 ms per face
+on one CPU thread) in emotion_classlens_fer_s.pt; `classlens_fer` is `fer_vgg` at width 64 (4.7 M,
+~4x the cost, ~1.5 points more accurate) in emotion_classlens_fer_l.pt. The files hold the
+architecture name (`models.emotion_nets`), its arguments and fp16 weights, cast to fp32 here.
 Input: 48x48 grayscale, scaled to [0, 1] here and normalised inside the network.
 """
 
@@ -16,8 +17,10 @@ from models.emotion import register_emotion_model
 from models.emotion_nets import create_emotion_net
 from models.weights_io import checked_path
 
-WEIGHTS_FILE = "emotion_classlens_fer.pt"
-WEIGHTS_SHA256 = "b489ecba2666104c82b5ff1bf755e4a2806696bb11410b59f5ef8aebb2d3d806"
+FAST_FILE = "emotion_classlens_fer_s.pt"
+FAST_SHA256 = "4a8205f1f990598bf7e37b1e3336f5f2bf216e97f532e14d464075967cc10bab"
+LARGE_FILE = "emotion_classlens_fer_l.pt"
+LARGE_SHA256 = "4a22f05b462671846709288cc7c0276dda3fa32753676ae7bf4e9087341674a3"
 
 
 class NetClassifier:
@@ -58,9 +61,9 @@ def load_weights_file(path: str, name: str, member: int | None = None) -> NetCla
 
 @register_emotion_model("classlens_fer")
 def load_classlens_fer() -> NetClassifier:
-    return load_weights_file(str(checked_path(WEIGHTS_FILE, WEIGHTS_SHA256)), "classlens_fer")
+    return load_weights_file(str(checked_path(LARGE_FILE, LARGE_SHA256)), "classlens_fer")
 
 
 @register_emotion_model("classlens_fer_fast")
 def load_classlens_fer_fast() -> NetClassifier:
-    return load_weights_file(str(checked_path(WEIGHTS_FILE, WEIGHTS_SHA256)), "classlens_fer_fast", member=0)
+    return load_weights_file(str(checked_path(FAST_FILE, FAST_SHA256)), "classlens_fer_fast")

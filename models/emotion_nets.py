@@ -105,8 +105,10 @@ class FerResNet(nn.Module):
 
     Args:
         stem: "pool" = 3x3 conv (stem_width) + 2x2 max pool; "conv" = 3x3 conv (stem_width) at
-            full resolution then a stride-2 3x3 conv to widths[0].
-        widths: channels of the four stages (the first at 24x24, then 12, 6, 3).
+            full resolution then a stride-2 3x3 conv to widths[0]; "full" = 3x3 conv to
+            widths[0] and no downsampling, so the first stage runs at 48x48.
+        widths: channels of the four stages (the first at 24x24, then 12, 6, 3; with the "full"
+            stem at 48, 24, 12, 6).
         blocks: basic blocks per stage.
     """
 
@@ -127,8 +129,11 @@ class FerResNet(nn.Module):
         elif stem == "conv":
             self.stem = nn.Sequential(_conv_bn(1, stem_width), _conv_bn(stem_width, widths[0], stride=2))
             cin = widths[0]
+        elif stem == "full":
+            self.stem = _conv_bn(1, widths[0])
+            cin = widths[0]
         else:
-            raise ValueError(f"stem must be 'pool' or 'conv', not {stem!r}")
+            raise ValueError(f"stem must be 'pool', 'conv' or 'full', not {stem!r}")
         stages = []
         for i, (w, n) in enumerate(zip(widths, blocks, strict=True)):
             layers = []
@@ -165,6 +170,48 @@ def fer_resnet_s(n_classes: int = N_CLASSES, dropout: float = 0.0) -> nn.Module:
 def fer_resnet_m(n_classes: int = N_CLASSES, dropout: float = 0.2) -> nn.Module:
     """11 M parameters: conv stem (32 at 48x48, stride 2 to 64), two blocks per stage, widths 64-512."""
     return FerResNet(n_classes, stem="conv", stem_width=32, blocks=(2, 2, 2, 2), dropout=dropout)
+
+
+@register_net("fer_resnet_l")
+def fer_resnet_l(n_classes: int = N_CLASSES, dropout: float = 0.2) -> nn.Module:
+    """11 M parameters, ResNet-18 layout at full resolution: stages at 48, 24, 12, 6 px."""
+    return FerResNet(n_classes, stem="full", blocks=(2, 2, 2, 2), dropout=dropout)
+
+
+class FerVGG(nn.Module):
+    """VGG-style net at full resolution: per stage `convs` 3x3 conv-BN-ReLU then 2x2 max pool
+    (48 -> 24 -> 12 -> 6 -> 3), global average pool, dropout, linear."""
+
+    def __init__(
+        self,
+        n_classes: int = N_CLASSES,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        convs: int = 2,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.norm = Normalize()
+        layers: list[nn.Module] = []
+        cin = 1
+        for w in widths:
+            for _ in range(convs):
+                layers.append(_conv_bn(cin, w))
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, n_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.norm(x)))
+
+
+@register_net("fer_vgg")
+def fer_vgg(n_classes: int = N_CLASSES, dropout: float = 0.3, width: int = 64, convs: int = 2) -> nn.Module:
+    """4.7 M parameters at width 64 (stages 64-128-256-512, two convs each, at 48/24/12/6 px)."""
+    return FerVGG(n_classes, widths=tuple(width * 2**i for i in range(4)), convs=convs, dropout=dropout)
 
 
 class Ensemble(nn.Module):

@@ -215,16 +215,84 @@ def test_loss_falls_over_a_few_steps():
     assert losses[-1] < losses[0] * 0.85, losses
 
 
+def _random_checkpoint(path: Path, config: Path) -> Path:
+    """A weights file of the config's architecture with random weights (a stand-in teacher or start)."""
+    from training.train import build_model, checkpoint_payload, load_config
+
+    cfg = load_config(config)
+    torch.save(checkpoint_payload(build_model(cfg).eval(), cfg, {}), path)
+    return path
+
+
+def _stage2_sets(tmp_path: Path, config: Path) -> list[str]:
+    """Overrides pointing a kd_* config at stand-in stage-1 weights in tmp_path."""
+    import yaml
+
+    cfg = yaml.safe_load(config.read_text())
+    cdir = config.parent
+    init = _random_checkpoint(tmp_path / "init.pt", cdir / f"{Path(cfg['init_from']).parent.name}.yaml")
+    teachers = [
+        str(_random_checkpoint(tmp_path / f"teacher{i}.pt", cdir / f"{Path(t).parent.name}.yaml"))
+        for i, t in enumerate(cfg["distill"]["teachers"])
+    ]
+    return [f"init_from={init}", f"distill.teachers={teachers}"]
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_every_config_trains_one_epoch(tmp_path, config):
     from training.train import train
 
-    summary = train(_fixture_cfg(tmp_path, config))
+    extra = _stage2_sets(tmp_path, config) if config.stem.startswith("kd_") else []
+    summary = train(_fixture_cfg(tmp_path, config, extra))
     run = tmp_path / "run"
     assert summary["epochs_run"] == 1 and 0 <= summary["best_val_acc"] <= 1
     for f in ("best.pt", "last.pt", "log.csv", "curves.png", "summary.json", "config.yaml"):
         assert (run / f).is_file(), f
     assert (run / "log.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss,train_acc,val_loss,val_acc")
+
+
+def test_distillation_loss_is_zero_only_when_the_student_matches_the_teachers():
+    from training.train import distill_loss
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits: torch.Tensor) -> None:
+            super().__init__()
+            self.logits = logits
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logits
+
+    a = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    b = torch.tensor([[0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    x = torch.zeros(1, 1, 48, 48)
+    assert distill_loss(a, [Fixed(a)], x, 3.0, amp=False).item() == pytest.approx(0.0, abs=1e-6)
+    # Two teachers average their softened probabilities: with T = 1, p = (softmax(a) + softmax(b)) / 2.
+    p = (a.softmax(1) + b.softmax(1)) / 2
+    expected = (p * (p.log() - a.log_softmax(1))).sum()
+    assert distill_loss(a, [Fixed(a), Fixed(b)], x, 1.0, amp=False).item() == pytest.approx(expected.item(), rel=1e-5)
+    # T^2 scaling: at T = 2 the loss is 4 x the KL of the softened distributions.
+    pa, pb = (a / 2).softmax(1), (b / 2).softmax(1)
+    kl = (pb * (pb.log() - pa.log())).sum()
+    assert distill_loss(a, [Fixed(b)], x, 2.0, amp=False).item() == pytest.approx(4 * kl.item(), rel=1e-5)
+
+
+def test_fine_tuning_starts_from_init_from_and_stop_epoch_ends_early(tmp_path):
+    from training.train import train
+
+    start = tmp_path / "start.pt"
+    torch.manual_seed(5)
+    cfg0 = _fixture_cfg(tmp_path, None, TINY_NET)
+    from training.train import build_model, checkpoint_payload
+
+    torch.save(checkpoint_payload(build_model(cfg0).eval(), cfg0, {}), start)
+    extra = [*TINY_NET, f"init_from={start}", "optimizer.lr=0.0", "train.epochs=5", "train.stop_epoch=2"]
+    summary = train(_fixture_cfg(tmp_path, None, extra))
+    assert summary["epochs_run"] == 2 and summary["epochs_planned"] == 5
+    assert summary["stop_reason"] == "stop_epoch 2"
+    init = torch.load(start, weights_only=True)["state_dict"]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["state_dict"]
+    convs = [k for k in init if k.endswith("conv1.weight") or k.endswith("conv2.weight")]
+    assert convs and all(torch.equal(init[k], best[k]) for k in convs)  # lr 0: weights stay the start's
 
 
 def test_interrupted_run_resumes_to_the_same_state(tmp_path):

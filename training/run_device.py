@@ -1,21 +1,23 @@
-"""One prepared GPU session: train every configuration at once, evaluate, package the results.
+"""One prepared GPU session: train in two stages, evaluate, package the results.
 
-    python -m training.run_device --pack .cache/devpack/fer_ck.npz --out OUTDIR --budget 410
+    python -m training.run_device --pack .cache/devpack/fer_ck.npz --out OUTDIR --budget 320 --budget2 150
 
 The pack (training.datasets.pack_splits) holds FER-2013 `train`, `publictest` and CK+48
-`ckplus` (contempt dropped). Each config in --configs trains as its own process on the one GPU,
-stopping inside --budget seconds with its best checkpoint saved (compact recipes fit their cosine
-schedule into the budget). Then every run, exported to fp16 as it would ship, and ensembles of the
-compact runs are scored on PublicTest and CK+ with no / flip / 10-crop TTA; the evaluate CLI runs
-once for real on the best single compact model. OUTDIR receives results.tgz (logs, curves,
-confusion matrices, results.json/.md) and weights.tgz.part* (fp16 compact weights, <= 15 MiB each).
-`--smoke` does all of it on CPU with a few images, to check the mechanics before a GPU is lent.
+`ckplus` (contempt dropped). Stage 1 trains every config in --configs from scratch, each as its
+own process on the one GPU, inside --budget seconds (cosine schedules are fitted to the budget
+after timing epoch 2). Stage 2 (--configs2, the kd_*.yaml configs) fine-tunes each stage-1 model
+at a tenth of its learning rate, distilled from the mean of the stage-1 teachers (vgg_l and
+resnet_l), inside --budget2 seconds. Then every run, exported to fp16 as it would ship, and a few
+ensembles are scored on PublicTest and CK+ with no / flip / 10-crop TTA; the evaluate CLI runs
+once for real on the best single model. OUTDIR receives results.tgz (logs, curves, confusion
+matrices, results.json/.md) and weights.tar.part* (fp16 weights of the best singles, <= 15 MiB
+each, 58 MiB at most). `--smoke` does all of it on CPU with a few images, to check the mechanics
+before a GPU is lent.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import subprocess
@@ -25,13 +27,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-CONFIGS = ["seed_resnet50", "compact_s", "compact_m", "compact_m_cutmix"]
-COMPACT = ["compact_s", "compact_m", "compact_m_cutmix"]
+CONFIGS = ["vgg_l", "resnet_l", "vgg_s", "compact_s"]
+CONFIGS2 = ["kd_vgg_l", "kd_resnet_l", "kd_vgg_s", "kd_compact_s"]
+TEACHERS = ["vgg_l", "resnet_l"]
+SMALL_ARCHS = ("fer_resnet_s", "fer_vgg:32")  # fast enough for the live page (a few ms per face)
+RETURN_BYTES = 58 * 2**20
 
 
-def _run_training(configs: list[str], pack: str, runs: Path, budget: float, smoke: bool) -> dict[str, dict]:
+def _stage2_sets(name: str, runs: Path) -> list[str] | None:
+    """Overrides pointing a kd_* config at this session's stage-1 runs; None if they are missing."""
+    cfg = yaml.safe_load(Path(f"training/configs/{name}.yaml").read_text())
+    base = Path(cfg["init_from"]).parent.name
+    teachers = [runs / t / "best.pt" for t in TEACHERS if (runs / t / "best.pt").exists()]
+    if not (runs / base / "best.pt").exists() or not teachers:
+        return None
+    return ["--set", f"init_from={runs / base / 'best.pt'}", "--set", f"distill.teachers={[str(t) for t in teachers]}"]
+
+
+def _run_training(
+    configs: list[str], pack: str, runs: Path, budget: float, smoke: bool, stage2: bool = False
+) -> dict[str, dict]:
     procs = {}
+    summaries: dict[str, dict] = {}
     for name in configs:
         cmd = [
             sys.executable,
@@ -48,6 +67,13 @@ def _run_training(configs: list[str], pack: str, runs: Path, budget: float, smok
             "--set",
             "train.threads=2",
         ]
+        if stage2:
+            extra = _stage2_sets(name, runs)
+            if extra is None:
+                summaries[name] = {"error": "stage-1 weights missing"}
+                print(f"skipping {name}: its stage-1 weights are missing", flush=True)
+                continue
+            cmd += extra
         if smoke:
             cmd += [
                 "--smoke",
@@ -61,13 +87,11 @@ def _run_training(configs: list[str], pack: str, runs: Path, budget: float, smok
                 "train.batch_size=16",
             ]
         else:
-            cmd += ["--set", f"train.time_budget_s={budget}"]
-            if name in COMPACT:
-                cmd += ["--set", "train.fit_epochs_to_budget=true"]
+            cmd += ["--set", f"train.time_budget_s={budget}", "--set", "train.fit_epochs_to_budget=true"]
         log = open(runs / f"{name}.log", "w")
         procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
         print(f"started {name}: {' '.join(cmd)}", flush=True)
-    deadline = time.monotonic() + budget + 90  # a run overshoots its budget by one epoch at most
+    deadline = time.monotonic() + budget + 60  # a run overshoots its budget by one epoch at most
     while any(p.poll() is None for p, _ in procs.values()):
         if time.monotonic() > deadline:
             for name, (p, _) in procs.items():
@@ -75,7 +99,6 @@ def _run_training(configs: list[str], pack: str, runs: Path, budget: float, smok
                     print(f"killing {name}: past its budget", flush=True)
                     p.kill()
         time.sleep(2)
-    summaries = {}
     for name, (p, log) in procs.items():
         log.close()
         s = runs / name / "summary.json"
@@ -88,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pack", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--budget", type=float, default=410.0, help="training seconds per run (all run at once)")
+    ap.add_argument("--budget", type=float, default=320.0, help="stage-1 training seconds (all runs at once)")
+    ap.add_argument("--budget2", type=float, default=150.0, help="stage-2 training seconds (0 = no stage 2)")
     ap.add_argument("--configs", nargs="+", default=CONFIGS)
+    ap.add_argument("--configs2", nargs="*", default=CONFIGS2)
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
 
@@ -109,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(env, flush=True)
     summaries = _run_training(args.configs, args.pack, runs, args.budget, args.smoke)
+    t_stage1 = time.monotonic() - t0
+    if args.budget2 and args.configs2:
+        summaries |= _run_training(args.configs2, args.pack, runs, args.budget2, args.smoke, stage2=True)
     t_train = time.monotonic() - t0
+    print(f"training: stage 1 {t_stage1:.0f} s, both stages {t_train:.0f} s", flush=True)
 
     results: dict[str, dict] = {}
     try:
@@ -122,6 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     _package(args, out, work, runs, env, summaries, results, t0, t_train)
 
 
+def _arch_key(ck_path: Path) -> str:
+    import torch
+
+    ck = torch.load(ck_path, map_location="cpu", weights_only=True)
+    width = ck.get("arch_kwargs", {}).get("width")
+    return f"{ck['arch']}:{width}" if width else ck["arch"]
+
+
 def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path, results: dict) -> None:
     from training.datasets import read_pack
     from training.evaluate import checkpoint_predictor, evaluate
@@ -131,41 +168,45 @@ def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path,
     sets = {s: read_pack(args.pack, s) for s in ("publictest", "ckplus")}
     if args.smoke:
         sets = {k: type(v)(v.images[::40], v.labels[::40]) for k, v in sets.items()}
-    candidates: dict[str, list[str]] = {n: [n] for n in args.configs if (runs / n / "best.pt").exists()}
-    done = [n for n in COMPACT if n in candidates]
-    for k in range(2, len(done) + 1):
-        for combo in itertools.combinations(done, k):
-            candidates["ens_" + "+".join(combo)] = list(combo)
+    names = [n for n in [*args.configs, *args.configs2] if (runs / n / "best.pt").exists()]
+    candidates: dict[str, list[str]] = {n: [n] for n in names}
+    for combo in (TEACHERS, [n for n in args.configs if n in names]):  # a few reference ensembles
+        combo = [n for n in combo if n in names]
+        if len(combo) > 1:
+            candidates["ens_" + "+".join(combo)] = combo
     for cand, members in candidates.items():
         try:
             path = wdir / f"emotion_{cand}.pt"
             sha = export([runs / m / "best.pt" for m in members], path)
             predict, _, _ = checkpoint_predictor(path)
             res = {"members": members, "bytes": path.stat().st_size, "sha256": sha}
-            for (split, data), tta in itertools.product(sets.items(), ("none", "flip", "crops")):
-                m = evaluate(predict, data.images, data.labels, tta)
-                res[f"{split}_{tta}"] = {
-                    "accuracy": round(m["accuracy"], 5),
-                    "macro_f1": round(m["macro_f1"], 5),
-                    "n": m["n"],
-                }
-                if tta in ("none", "flip"):
-                    plot_confusion_matrix(
-                        np.asarray(m["confusion_matrix"]),
-                        evals / f"cm_{cand}_{split}_{tta}.png",
-                        f"{cand} on {split} (tta {tta}): acc {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}",
-                    )
-                    res[f"{split}_{tta}"]["confusion_matrix"] = m["confusion_matrix"]
-                    res[f"{split}_{tta}"]["per_class_f1"] = {k: round(v["f1"], 4) for k, v in m["per_class"].items()}
+            if len(members) == 1:
+                res["arch"] = _arch_key(path)
+            for split, data in sets.items():
+                for tta in ("none", "flip", "crops"):
+                    m = evaluate(predict, data.images, data.labels, tta)
+                    res[f"{split}_{tta}"] = {
+                        "accuracy": round(m["accuracy"], 5),
+                        "macro_f1": round(m["macro_f1"], 5),
+                        "n": m["n"],
+                        "confusion_matrix": m["confusion_matrix"],
+                        "per_class_f1": {k: round(v["f1"], 4) for k, v in m["per_class"].items()},
+                    }
+                    if tta == "none":
+                        plot_confusion_matrix(
+                            np.asarray(m["confusion_matrix"]),
+                            evals / f"cm_{cand}_{split}_{tta}.png",
+                            f"{cand} on {split}: acc {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}",
+                        )
             results[cand] = res
             print(cand, {k: (v["accuracy"], v["macro_f1"]) for k, v in res.items() if isinstance(v, dict)}, flush=True)
         except Exception as err:  # one broken candidate must not lose the others
             results[cand] = {"error": repr(err)}
             print(f"{cand}: {err!r}", flush=True)
 
-    singles = [n for n in done if "publictest_flip" in results.get(n, {})]
-    if singles:  # the CLI itself, once per dataset, on the best single compact model
-        best = max(singles, key=lambda n: results[n]["publictest_flip"]["accuracy"])
+    singles = [n for n in names if "publictest_none" in results.get(n, {})]
+    if singles:  # the CLI itself, once per dataset, on the best single model
+        best = max(singles, key=lambda n: results[n]["publictest_none"]["accuracy"])
         for split in ("publictest", "ckplus"):
             cmd = [
                 sys.executable,
@@ -177,14 +218,28 @@ def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path,
                 split,
                 "--weights",
                 str(wdir / f"emotion_{best}.pt"),
-                "--tta",
-                "flip",
                 "--out",
                 str(evals / f"cli_{split}"),
             ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             (evals / f"cli_{split}.txt").write_text(r.stdout + r.stderr)
-            print(f"CLI {split}: exit {r.returncode}; last line {r.stdout.strip().splitlines()[-1:]}", flush=True)
+            print(f"CLI {split} on {best}: exit {r.returncode}; last line {r.stdout.strip().splitlines()[-1:]}", flush=True)
+
+
+def _returned_singles(results: dict, wdir: Path) -> list[str]:
+    """Single models whose weights come back: the best small one first, then by PublicTest accuracy,
+    as many as fit in RETURN_BYTES."""
+    singles = [n for n, r in results.items() if len(r.get("members", [])) == 1 and "publictest_none" in r]
+    singles.sort(key=lambda n: -results[n]["publictest_none"]["accuracy"])
+    small = [n for n in singles if results[n].get("arch") in SMALL_ARCHS]
+    order = small[:1] + [n for n in singles if n not in small[:1]]
+    chosen, total = [], 0
+    for n in order:
+        size = (wdir / f"emotion_{n}.pt").stat().st_size
+        if total + size <= RETURN_BYTES:
+            chosen.append(n)
+            total += size
+    return chosen
 
 
 def _package(
@@ -199,13 +254,15 @@ def _package(
     t_train: float,
 ) -> None:
     wdir = work / "weights"
-    done = [n for n in COMPACT if (wdir / f"emotion_{n}.pt").exists()]
+    done = _returned_singles(results, wdir)
     report = {
         "env": env,
         "budget_s": args.budget,
+        "budget2_s": args.budget2,
         "train_wall_s": round(t_train, 1),
         "summaries": summaries,
         "results": results,
+        "returned_weights": done,
         "total_wall_s": round(time.monotonic() - t0, 1),
     }
     (work / "results.json").write_text(json.dumps(report, indent=2))
@@ -227,7 +284,7 @@ def _package(
         for p in sorted(work.rglob("*")):
             if p.is_file() and p.suffix != ".pt":
                 tar.add(p, arcname=str(p.relative_to(work)))
-    # Only single compact models travel back (ensembles are rebuilt from them by training.export).
+    # Only single models travel back (ensembles are rebuilt from them by training.export).
     blob = out / "weights.tar"
     with tarfile.open(blob, "w") as tar:
         for n in done:

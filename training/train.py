@@ -53,7 +53,11 @@ DEFAULTS: dict[str, Any] = {
         "limit_per_class": 0,  # keep at most this many train images per class (0 = all; smoke runs)
     },
     "model": {"arch": "fer_resnet_s", "kwargs": {}},
+    "init_from": None,  # weights file (best.pt or exported) whose weights start the run: fine-tuning
     "loss": {"class_weights": False, "label_smoothing": 0.0},
+    # Knowledge distillation: loss = (1 - alpha) * CE + alpha * T^2 * KL(teachers || student), the
+    # teachers' softened probabilities (temperature T) averaged over the weights files listed.
+    "distill": {"teachers": [], "alpha": 0.0, "temperature": 1.0},
     "optimizer": {
         "name": "sgd",
         "lr": 0.1,
@@ -72,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
         "ema_decay": 0.0,  # exponential moving average of weights, evaluated instead (0 = off)
         "time_budget_s": 0,  # stop (with results saved) before this much wall time (0 = none)
         "fit_epochs_to_budget": False,  # shrink `epochs` after epoch 2 so the schedule ends in budget
+        "stop_epoch": 0,  # end the run after this epoch although the schedule plans `epochs` (0 = off);
+        # replays a run that a time budget cut short
         "amp": "auto",  # bf16 autocast: auto = on CUDA only
         "device": "auto",
         "threads": 0,  # torch CPU threads (0 = leave as is)
@@ -219,6 +225,26 @@ class Ema:
             b_ema.copy_(b)
 
 
+def load_teachers(paths: list[str], device: torch.device, channels_last: bool) -> list[nn.Module]:
+    """Frozen networks (eval mode) from weights files, for distillation."""
+    from training.evaluate import load_checkpoint_net
+
+    teachers = []
+    for p in paths:
+        net, _ = load_checkpoint_net(_path(p), device)
+        net.requires_grad_(False)
+        teachers.append(net.to(memory_format=torch.channels_last) if channels_last else net)
+    return teachers
+
+
+def distill_loss(logits: torch.Tensor, teachers: list[nn.Module], x: torch.Tensor, temperature: float, amp: bool) -> torch.Tensor:
+    """T^2 * KL(mean of the teachers' softened probabilities || the student's), batch mean."""
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        target = torch.stack([t(x).float().div(temperature).softmax(dim=1) for t in teachers]).mean(dim=0)
+    log_student = F.log_softmax(logits.float() / temperature, dim=1)
+    return F.kl_div(log_student, target, reduction="batchmean") * temperature**2
+
+
 def checkpoint_payload(model: nn.Module, cfg: dict, meta: dict) -> dict:
     """The weights-file format read by `training.evaluate` and the app's loader."""
     return {
@@ -282,8 +308,17 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
     weight = torch.from_numpy(class_weights(counts)).to(device) if cfg["loss"]["class_weights"] else None
 
     model = build_model(cfg).to(device)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if cfg["init_from"] and not last_path.exists():
+        init = torch.load(_path(cfg["init_from"]), map_location=device, weights_only=True)
+        if init["arch"] != cfg["model"]["arch"]:
+            raise ValueError(f"init_from holds a {init['arch']}, the config trains a {cfg['model']['arch']}")
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
+        print(f"[{cfg['name']}] initialised from {cfg['init_from']}", flush=True)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+    teachers = load_teachers(cfg["distill"]["teachers"], device, cuda)
+    kd_alpha, kd_t = float(cfg["distill"]["alpha"]), float(cfg["distill"]["temperature"])
     opt = build_optimizer(model, cfg["optimizer"])
     ema = Ema(model, tcfg["ema_decay"]) if tcfg["ema_decay"] else None
     aug_cfg = AugmentConfig(**{**cfg["augment"], "scale": tuple(cfg["augment"]["scale"])})
@@ -293,7 +328,6 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
 
     history: list[dict] = []
     start_epoch, best_acc, best_epoch, global_step = 0, -1.0, -1, 0
-    last_path, best_path = out / "last.pt", out / "best.pt"
     if last_path.exists():
         ck = torch.load(last_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -352,6 +386,8 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
             loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=ls)
             if lam < 1.0:
                 loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y2, weight=weight, label_smoothing=ls)
+            if teachers and kd_alpha:
+                loss = (1 - kd_alpha) * loss + kd_alpha * distill_loss(logits, teachers, x, kd_t, amp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -428,6 +464,9 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
             break
         if budget and epoch < total_epochs and (time.monotonic() - t_start) + 1.2 * epoch_s > budget:
             stop_reason = f"time budget {budget:.0f} s"
+            break
+        if tcfg.get("stop_epoch") and epoch >= tcfg["stop_epoch"] and epoch < total_epochs:
+            stop_reason = f"stop_epoch {tcfg['stop_epoch']}"
             break
         if max_epochs_this_run and epochs_this_run >= max_epochs_this_run:
             stop_reason = "max_epochs_this_run"
