@@ -223,7 +223,10 @@ def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path,
             ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             (evals / f"cli_{split}.txt").write_text(r.stdout + r.stderr)
-            print(f"CLI {split} on {best}: exit {r.returncode}; last line {r.stdout.strip().splitlines()[-1:]}", flush=True)
+            print(
+                f"CLI {split} on {best}: exit {r.returncode}; last line {r.stdout.strip().splitlines()[-1:]}",
+                flush=True,
+            )
 
 
 def _returned_singles(results: dict, wdir: Path) -> list[str]:

@@ -237,7 +237,9 @@ def load_teachers(paths: list[str], device: torch.device, channels_last: bool) -
     return teachers
 
 
-def distill_loss(logits: torch.Tensor, teachers: list[nn.Module], x: torch.Tensor, temperature: float, amp: bool) -> torch.Tensor:
+def distill_loss(
+    logits: torch.Tensor, teachers: list[nn.Module], x: torch.Tensor, temperature: float, amp: bool
+) -> torch.Tensor:
     """T^2 * KL(mean of the teachers' softened probabilities || the student's), batch mean."""
     with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         target = torch.stack([t(x).float().div(temperature).softmax(dim=1) for t in teachers]).mean(dim=0)
