@@ -7,7 +7,7 @@ STAMP := $(VENV)/.classlens-installed
 export CLASSLENS_DB ?= data/classlens.duckdb
 PORT ?= 8501
 
-.PHONY: setup run test lint bench clean-venv sysdeps
+.PHONY: setup run test lint bench train-emotion clean-venv sysdeps
 
 ## setup: create/update .venv with every dependency (idempotent: seconds when up to date)
 setup: $(STAMP) sysdeps
@@ -43,6 +43,10 @@ lint: setup
 ## bench: speed and memory figures (never part of the tests)
 bench: setup
 	$(PY) -m bench.speed --minutes 1
+
+## train-emotion: retrain the shipped emotion models from ../shared/data (a GPU run; see training/README.md)
+train-emotion: setup
+	$(PY) -m training.reproduce
 
 clean-venv:
 	rm -rf $(VENV)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from core.faces import EMOTIONS
 from models.emotion_nets import EMOTION_NETS, create_emotion_net
@@ -293,6 +294,30 @@ def test_fine_tuning_starts_from_init_from_and_stop_epoch_ends_early(tmp_path):
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["state_dict"]
     convs = [k for k in init if k.endswith("conv1.weight") or k.endswith("conv2.weight")]
     assert convs and all(torch.equal(init[k], best[k]) for k in convs)  # lr 0: weights stay the start's
+
+
+def test_reproduce_chains_both_stages_and_exports_the_shipped_files(tmp_path, capsys):
+    from models.classlens_emotion import load_weights_file
+    from training.reproduce import main as reproduce
+
+    sets = [f"data.train={FACES}", "data.train_split=null", f"data.val={FACES}", "data.val_split=null"]
+    sets += [
+        "data.limit_per_class=2",
+        "train.epochs=1",
+        "train.stop_epoch=0",
+        "train.batch_size=14",
+        "train.device=cpu",
+    ]
+    args = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "w"), "--no-eval"]
+    reproduce([*args, *(a for s in sets for a in ("--set", s))])
+    kd = yaml.safe_load((tmp_path / "runs" / "kd_vgg_s" / "config.yaml").read_text())
+    assert kd["init_from"] == str(tmp_path / "runs" / "vgg_s" / "best.pt")
+    assert kd["distill"]["teachers"] == [str(tmp_path / "runs" / t / "best.pt") for t in ("vgg_l", "resnet_l")]
+    faces = read_image_folder(FACES).images[:3]
+    for file in ("emotion_classlens_fer_l.pt", "emotion_classlens_fer_s.pt"):
+        assert load_weights_file(str(tmp_path / "w" / file), file).predict(faces).shape == (3, 7)
+    reproduce([*args, *(a for s in sets for a in ("--set", s))])  # again: every step is skipped
+    assert capsys.readouterr().out.count("done before") == 5
 
 
 def test_interrupted_run_resumes_to_the_same_state(tmp_path):
