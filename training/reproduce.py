@@ -11,8 +11,9 @@ model's start) and the two stage-2 configs that distil the teachers into the shi
 Each step is `python -m training.train --config training/configs/<name>.yaml`; a finished step
 (summary.json present) is skipped and an interrupted one resumes from its last.pt, so rerunning the
 command after an interruption continues where it stopped. The configs pin the epoch counts that
-the 2026-11-27 H200 run reached (see training/README.md). On a GPU the whole chain takes about
-15 minutes run one after another; on this project's 2-core CPU, days (fer_vgg ~3 min an epoch).
+the 2026-11-27 H200 run reached (see training/README.md), where the runs took 440 s of training
+side by side; one after another they take longer (not timed). It is GPU work: on this project's
+2-core CPU the chain would take days.
 GPU training is not bit-reproducible (cuDNN autotuning, bf16): expect +-0.5 points.
 """
 
