@@ -216,24 +216,26 @@ def test_loss_falls_over_a_few_steps():
     assert losses[-1] < losses[0] * 0.85, losses
 
 
-def _random_checkpoint(path: Path, config: Path) -> Path:
+def _random_checkpoint(path: Path, cfg: dict) -> Path:
     """A weights file of the config's architecture with random weights (a stand-in teacher or start)."""
-    from training.train import build_model, checkpoint_payload, load_config
+    from training.train import build_model, checkpoint_payload
 
-    cfg = load_config(config)
     torch.save(checkpoint_payload(build_model(cfg).eval(), cfg, {}), path)
     return path
 
 
 def _stage2_sets(tmp_path: Path, config: Path) -> list[str]:
     """Overrides pointing a kd_* config at stand-in stage-1 weights in tmp_path."""
-    import yaml
+    from training.train import load_config
 
     cfg = yaml.safe_load(config.read_text())
-    cdir = config.parent
-    init = _random_checkpoint(tmp_path / "init.pt", cdir / f"{Path(cfg['init_from']).parent.name}.yaml")
+
+    def stage1(weights: str) -> dict:  # the config that trains artifacts/emotion/<name>/best.pt
+        return load_config(config.parent / f"{Path(weights).parent.name}.yaml")
+
+    init = _random_checkpoint(tmp_path / "init.pt", stage1(cfg["init_from"]))
     teachers = [
-        str(_random_checkpoint(tmp_path / f"teacher{i}.pt", cdir / f"{Path(t).parent.name}.yaml"))
+        str(_random_checkpoint(tmp_path / f"teacher{i}.pt", stage1(t)))
         for i, t in enumerate(cfg["distill"]["teachers"])
     ]
     return [f"init_from={init}", f"distill.teachers={teachers}"]
@@ -280,12 +282,8 @@ def test_distillation_loss_is_zero_only_when_the_student_matches_the_teachers():
 def test_fine_tuning_starts_from_init_from_and_stop_epoch_ends_early(tmp_path):
     from training.train import train
 
-    start = tmp_path / "start.pt"
     torch.manual_seed(5)
-    cfg0 = _fixture_cfg(tmp_path, None, TINY_NET)
-    from training.train import build_model, checkpoint_payload
-
-    torch.save(checkpoint_payload(build_model(cfg0).eval(), cfg0, {}), start)
+    start = _random_checkpoint(tmp_path / "start.pt", _fixture_cfg(tmp_path, None, TINY_NET))
     extra = [*TINY_NET, f"init_from={start}", "optimizer.lr=0.0", "train.epochs=5", "train.stop_epoch=2"]
     summary = train(_fixture_cfg(tmp_path, None, extra))
     assert summary["epochs_run"] == 2 and summary["epochs_planned"] == 5

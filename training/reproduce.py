@@ -39,18 +39,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from training.evaluate import checkpoint_predictor, evaluate
     from training.export import export
-    from training.train import ROOT, load_config, train
+    from training.train import ROOT, load_config, point_at_runs, train
 
     runs = Path(args.runs) if Path(args.runs).is_absolute() else ROOT / args.runs
 
     def config(name: str) -> dict:
-        cfg = load_config(ROOT / "training" / "configs" / f"{name}.yaml", args.set)
+        # Stage 2 starts from, and learns from, this chain's stage-1 runs.
+        cfg = point_at_runs(load_config(ROOT / "training" / "configs" / f"{name}.yaml", args.set), runs)
         cfg["out_dir"] = str(runs / name)
-        if cfg["init_from"]:  # stage 2 starts from, and learns from, this chain's stage-1 runs
-            cfg["init_from"] = str(runs / Path(cfg["init_from"]).parent.name / "best.pt")
-            cfg["distill"]["teachers"] = [
-                str(runs / Path(t).parent.name / "best.pt") for t in cfg["distill"]["teachers"]
-            ]
         return cfg
 
     for name in [*STAGE1, *STAGE2]:

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 CONFIGS = ["vgg_l", "resnet_l", "vgg_s", "compact_s"]
 CONFIGS2 = ["kd_vgg_l", "kd_resnet_l", "kd_vgg_s", "kd_compact_s"]
@@ -37,13 +36,15 @@ RETURN_BYTES = 58 * 2**20
 
 
 def _stage2_sets(name: str, runs: Path) -> list[str] | None:
-    """Overrides pointing a kd_* config at this session's stage-1 runs; None if they are missing."""
-    cfg = yaml.safe_load(Path(f"training/configs/{name}.yaml").read_text())
-    base = Path(cfg["init_from"]).parent.name
-    teachers = [runs / t / "best.pt" for t in TEACHERS if (runs / t / "best.pt").exists()]
-    if not (runs / base / "best.pt").exists() or not teachers:
+    """Overrides pointing a kd_* config at this session's stage-1 runs (the teachers that exist);
+    None if its start or every teacher is missing."""
+    from training.train import load_config, point_at_runs
+
+    cfg = point_at_runs(load_config(f"training/configs/{name}.yaml"), runs)
+    teachers = [t for t in cfg["distill"]["teachers"] if Path(t).exists()]
+    if not Path(cfg["init_from"]).exists() or not teachers:
         return None
-    return ["--set", f"init_from={runs / base / 'best.pt'}", "--set", f"distill.teachers={[str(t) for t in teachers]}"]
+    return ["--set", f"init_from={cfg['init_from']}", "--set", f"distill.teachers={teachers}"]
 
 
 def _run_training(

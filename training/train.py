@@ -145,6 +145,17 @@ def load_data(cfg: dict) -> tuple[FaceSet, FaceSet]:
     return train, val
 
 
+def point_at_runs(cfg: dict, runs: Path) -> dict:
+    """`cfg` with `init_from` and the distillation teachers moved into `runs`: a path
+    `<anything>/<name>/best.pt` becomes `runs/<name>/best.pt` (a stage-2 config names its stage-1
+    runs by their default out_dir, artifacts/emotion/<name>/)."""
+    cfg = copy.deepcopy(cfg)
+    if cfg["init_from"]:
+        cfg["init_from"] = str(runs / Path(cfg["init_from"]).parent.name / "best.pt")
+    cfg["distill"]["teachers"] = [str(runs / Path(t).parent.name / "best.pt") for t in cfg["distill"]["teachers"]]
+    return cfg
+
+
 def build_model(cfg: dict) -> nn.Module:
     return create_emotion_net(cfg["model"]["arch"], **cfg["model"]["kwargs"])
 
@@ -467,7 +478,7 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
         if budget and epoch < total_epochs and (time.monotonic() - t_start) + 1.2 * epoch_s > budget:
             stop_reason = f"time budget {budget:.0f} s"
             break
-        if tcfg.get("stop_epoch") and epoch >= tcfg["stop_epoch"] and epoch < total_epochs:
+        if tcfg["stop_epoch"] and epoch >= tcfg["stop_epoch"] and epoch < total_epochs:
             stop_reason = f"stop_epoch {tcfg['stop_epoch']}"
             break
         if max_epochs_this_run and epochs_this_run >= max_epochs_this_run:
