@@ -214,6 +214,45 @@ def fer_vgg(n_classes: int = N_CLASSES, dropout: float = 0.3, width: int = 64, c
     return FerVGG(n_classes, widths=tuple(width * 2**i for i in range(4)), convs=convs, dropout=dropout)
 
 
+class FaceNetFER(nn.Module):
+    """facenet-pytorch's InceptionResnetV1 body, a face-recognition network, with an expression head.
+
+    The body starts from the CASIA-WebFace identity weights (`models/weights/generated/facenet_casia.pt`,
+    built at install time; training loads them through the config's `init_backbone`), so the net
+    starts from features of faces rather than from noise. Input as every net here: (N, 1, S, S)
+    gray in [0, 1]; it is resized to `size` px, repeated to 3 channels and normalised as FaceNet
+    expects ((pixel - 127.5) / 128); the body runs to block8 (1792 features, 22.6 M parameters).
+    """
+
+    def __init__(self, n_classes: int = N_CLASSES, size: int = 112, dropout: float = 0.3) -> None:
+        super().__init__()
+        from facenet_pytorch import InceptionResnetV1
+
+        self.size = size
+        body = InceptionResnetV1(pretrained=None, classify=False)
+        for name in ("avgpool_1a", "dropout", "last_linear", "last_bn", "logits"):  # the identity head
+            if hasattr(body, name):
+                delattr(body, name)
+        self.body = body
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(1792, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.size:
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        x = ((x * 255.0 - 127.5) / 128.0).expand(-1, 3, -1, -1)
+        for stage in self.body.children():
+            x = stage(x)
+        return self.head(x)
+
+
+@register_net("facenet_fer")
+def facenet_fer(n_classes: int = N_CLASSES, size: int = 112, dropout: float = 0.3) -> nn.Module:
+    """22.6 M parameters; fine-tuned from face-recognition weights (a teacher: ~45 MB in fp16)."""
+    return FaceNetFER(n_classes, size=size, dropout=dropout)
+
+
 class Ensemble(nn.Module):
     """Mean of the members' softmax probabilities, returned as log-probabilities (logits-like)."""
 

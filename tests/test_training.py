@@ -245,13 +245,65 @@ def _stage2_sets(tmp_path: Path, config: Path) -> list[str]:
 def test_every_config_trains_one_epoch(tmp_path, config):
     from training.train import train
 
-    extra = _stage2_sets(tmp_path, config) if config.stem.startswith("kd_") else []
+    extra = _stage2_sets(tmp_path, config) if config.stem.startswith("kd") else []
     summary = train(_fixture_cfg(tmp_path, config, extra))
     run = tmp_path / "run"
     assert summary["epochs_run"] == 1 and 0 <= summary["best_val_acc"] <= 1
     for f in ("best.pt", "last.pt", "log.csv", "curves.png", "summary.json", "config.yaml"):
         assert (run / f).is_file(), f
     assert (run / "log.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss,train_acc,val_loss,val_acc")
+
+
+def test_face_recognition_weights_start_facenet_fer_and_recalibration_keeps_its_function(tmp_path):
+    from models.facenet import FACENET_CASIA_FILE, GENERATED_DIR
+    from training.export import export_backbone
+    from training.train import load_backbone, recalibrate_bn
+
+    torch.manual_seed(0)
+    small = tmp_path / "body_fp16.pt"
+    export_backbone(GENERATED_DIR / FACENET_CASIA_FILE, small)  # what a GPU machine receives
+    body = torch.load(small, weights_only=True)
+    assert not any(k.startswith("last_linear") for k in body) and body["conv2d_1a.conv.weight"].dtype == torch.float16
+    net = create_emotion_net("facenet_fer", size=112)
+    assert load_backbone(net, small, "body.") == len(body)
+    assert torch.equal(net.body.repeat_2[0].branch0.conv.weight, body["repeat_2.0.branch0.conv.weight"].float())
+    bn = net.body.conv2d_4b.bn
+    assert torch.all(bn.running_mean == 0)  # FaceNet's batch norms come folded into the convs
+
+    faces = torch.from_numpy(read_image_folder(FACES).images).unsqueeze(1).float() / 255
+    net.eval()
+    before = net(faces)
+    assert recalibrate_bn(net, faces, "body.") == 111
+    assert torch.allclose(net(faces), before, atol=1e-4)  # eval mode: the same function
+    assert not torch.all(bn.running_mean == 0)
+    net.head[2].p = 0.0  # no dropout: train mode then differs from eval only in its batch statistics
+    net.train()
+    assert torch.allclose(net(faces), before, atol=1e-3)  # the calibration batch's statistics = the running ones
+
+
+def test_backbone_loading_refuses_weights_that_do_not_fit(tmp_path):
+    from training.train import load_backbone
+
+    net = create_emotion_net("fer_vgg", width=8)
+    torch.save({"nothing.weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="none of its 1 tensors"):
+        load_backbone(net, tmp_path / "other.pt", "")
+    torch.save({"features.0.0.weight": torch.zeros(4, 1, 3, 3)}, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match=r"features\.0\.0\.weight is"):
+        load_backbone(net, tmp_path / "wrong.pt", "")
+
+
+def test_backbone_parameters_get_their_own_learning_rate():
+    from training.train import build_optimizer
+
+    net = create_emotion_net("fer_vgg", width=8)
+    o = {"name": "sgd", "lr": 0.1, "weight_decay": 5e-4, "momentum": 0.9, "nesterov": True}
+    opt = build_optimizer(net, {**o, "no_decay_norm_bias": True, "backbone_lr_scale": 0.1}, "features.")
+    lrs = {(g["lr"], g["weight_decay"]): sum(p.numel() for p in g["params"]) for g in opt.param_groups}
+    n_features = sum(p.numel() for p in net.features.parameters())
+    assert sum(n for (lr, _), n in lrs.items() if lr == pytest.approx(0.01)) == n_features
+    assert sum(lrs.values()) == sum(p.numel() for p in net.parameters())
+    assert len(build_optimizer(net, {**o, "no_decay_norm_bias": False}).param_groups) == 1
 
 
 def test_distillation_loss_is_zero_only_when_the_student_matches_the_teachers():
@@ -316,6 +368,37 @@ def test_reproduce_chains_both_stages_and_exports_the_shipped_files(tmp_path, ca
         assert load_weights_file(str(tmp_path / "w" / file), file).predict(faces).shape == (3, 7)
     reproduce([*args, *(a for s in sets for a in ("--set", s))])  # again: every step is skipped
     assert capsys.readouterr().out.count("done before") == 5
+
+
+def test_device_runs_are_sized_by_their_budget_not_by_an_earlier_replay(tmp_path, monkeypatch):
+    from training.run_device import _train_command
+    from training.train import load_config
+
+    monkeypatch.chdir(HERE.parent)  # run_device names configs relative to the repository root
+
+    def cfg_of(cmd: list[str]) -> dict:
+        sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+        return load_config(cmd[cmd.index("--config") + 1], sets)
+
+    runs = tmp_path / "runs"
+    stage1 = cfg_of(_train_command("vgg_l", "pack.npz", runs, 330, smoke=False, epochs=300))
+    assert load_config("training/configs/vgg_l.yaml")["train"]["stop_epoch"] == 95  # the pinned replay
+    assert stage1["train"]["stop_epoch"] == 0 and stage1["train"]["epochs"] == 300
+    assert stage1["train"]["time_budget_s"] == 330 and stage1["train"]["fit_epochs_to_budget"] is True
+    assert stage1["out_dir"] == str(runs / "vgg_l") and stage1["data"]["train"] == "pack.npz"
+    assert _train_command("kd_vgg_l", "pack.npz", runs, 150, smoke=False, stage2=True) is None  # no vgg_l yet
+    for name in ("vgg_l", "resnet_l"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "best.pt").write_bytes(b"")
+    stage2 = cfg_of(_train_command("kd_vgg_l", "pack.npz", runs, 150, smoke=False, epochs=60, stage2=True))
+    assert stage2["init_from"] == str(runs / "vgg_l" / "best.pt") and stage2["train"]["epochs"] == 60
+    assert stage2["distill"]["teachers"] == [str(runs / t / "best.pt") for t in ("vgg_l", "resnet_l")]
+    pinned = cfg_of(_train_command("kd_vgg_l", "pack.npz", runs, 150, smoke=False, epochs=0, stage2=True))
+    assert pinned["train"]["epochs"] == 27 and pinned["train"]["stop_epoch"] == 0
+    # The face-pretrained teacher reads its start from wherever the GPU machine received it.
+    face = cfg_of(_train_command("ft_facenet", "pack.npz", runs, 330, smoke=False, backbone="in/body.pt"))
+    assert face["init_backbone"] == {"path": "in/body.pt", "prefix": "body.", "recalibrate_bn": 512}
+    assert "init_backbone.path=in/body.pt" not in _train_command("vgg_l", "p", runs, 1, False, backbone="in/body.pt")
 
 
 def test_interrupted_run_resumes_to_the_same_state(tmp_path):

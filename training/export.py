@@ -1,9 +1,13 @@
 """Turn training checkpoints into one compact weights file for models/weights/.
 
     python -m training.export --weights RUN/best.pt [RUN2/best.pt ...] --out models/weights/emotion_X.pt
+    python -m training.export --backbone models/weights/generated/facenet_casia.pt \
+        --out .cache/devinit/facenet_body_fp16.pt
 
 One checkpoint gives a single network; several give an `ensemble` (mean of probabilities) in one
 file. Floating-point tensors are stored as fp16 (halving the size); loaders cast back to fp32.
+`--backbone` instead writes a pretrained state dict in fp16 without its identity head, for a GPU
+machine that must receive facenet_fer's starting weights in under 64 MiB (45 MB instead of 94).
 """
 
 from __future__ import annotations
@@ -51,13 +55,32 @@ def export(
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 
+IDENTITY_HEAD = ("last_linear.", "last_bn.", "logits.")  # InceptionResnetV1's, unused by facenet_fer
+
+
+def export_backbone(src: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> str:
+    """Write `src`'s state dict (a plain one, as models/weights/generated/facenet_casia.pt) in
+    `dtype` without the identity head; returns its sha256. `init_backbone` reads either file."""
+    sd = torch.load(src, map_location="cpu", weights_only=True)
+    sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items() if not k.startswith(IDENTITY_HEAD)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, out)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", nargs="+", required=True, help="training checkpoints (best.pt)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", nargs="+", help="training checkpoints (best.pt)")
+    src.add_argument("--backbone", help="a pretrained state dict to shrink (see export_backbone)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"])
     args = ap.parse_args(argv)
-    sha = export(args.weights, args.out, getattr(torch, args.dtype))
+    if args.backbone:
+        sha = export_backbone(args.backbone, args.out, getattr(torch, args.dtype))
+    else:
+        sha = export(args.weights, args.out, getattr(torch, args.dtype))
     print(f"{args.out} {Path(args.out).stat().st_size} bytes sha256 {sha}")
 
 

@@ -28,17 +28,20 @@ from pathlib import Path
 
 import numpy as np
 
+from training.train import load_config
+
 CONFIGS = ["vgg_l", "resnet_l", "vgg_s", "compact_s"]
 CONFIGS2 = ["kd_vgg_l", "kd_resnet_l", "kd_vgg_s", "kd_compact_s"]
 TEACHERS = ["vgg_l", "resnet_l"]
 SMALL_ARCHS = ("fer_resnet_s", "fer_vgg:32")  # fast enough for the live page (a few ms per face)
+TEACHER_ONLY_ARCHS = ("facenet_fer",)  # never shipped (45 MB; CASIA-WebFace terms): not sent back
 RETURN_BYTES = 58 * 2**20
 
 
 def _stage2_sets(name: str, runs: Path) -> list[str] | None:
     """Overrides pointing a kd_* config at this session's stage-1 runs (the teachers that exist);
     None if its start or every teacher is missing."""
-    from training.train import load_config, point_at_runs
+    from training.train import point_at_runs
 
     cfg = point_at_runs(load_config(f"training/configs/{name}.yaml"), runs)
     teachers = [t for t in cfg["distill"]["teachers"] if Path(t).exists()]
@@ -47,48 +50,81 @@ def _stage2_sets(name: str, runs: Path) -> list[str] | None:
     return ["--set", f"init_from={cfg['init_from']}", "--set", f"distill.teachers={teachers}"]
 
 
+def _train_command(
+    name: str,
+    pack: str,
+    runs: Path,
+    budget: float,
+    smoke: bool,
+    epochs: int = 0,
+    stage2: bool = False,
+    backbone: str = "",
+) -> list[str] | None:
+    """The `training.train` command line of one run of this session; None for a stage-2 run whose
+    stage-1 weights are missing. A real run is sized to the time budget: the config's pinned
+    `train.stop_epoch` (a replay of an earlier session's cut-short run) is cleared, and `epochs`
+    (when given) replaces the config's epoch count as the upper bound that the budget fit shrinks.
+    `backbone` replaces the pretrained file of a config that starts from one (init_backbone)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--config",
+        f"training/configs/{name}.yaml",
+        "--set",
+        f"data.train={pack}",
+        "--set",
+        f"data.val={pack}",
+        "--set",
+        f"out_dir={runs / name}",
+        "--set",
+        "train.threads=2",
+    ]
+    if stage2:
+        extra = _stage2_sets(name, runs)
+        if extra is None:
+            return None
+        cmd += extra
+    if backbone and load_config(f"training/configs/{name}.yaml")["init_backbone"]["path"]:
+        cmd += ["--set", f"init_backbone.path={backbone}"]
+    if smoke:
+        return [
+            *cmd,
+            "--smoke",
+            "--set",
+            f"out_dir={runs / name}",
+            "--set",
+            "data.limit_per_class=4",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.batch_size=16",
+        ]
+    cmd += ["--set", f"train.time_budget_s={budget}", "--set", "train.fit_epochs_to_budget=true"]
+    cmd += ["--set", "train.stop_epoch=0"]
+    if epochs:
+        cmd += ["--set", f"train.epochs={epochs}"]
+    return cmd
+
+
 def _run_training(
-    configs: list[str], pack: str, runs: Path, budget: float, smoke: bool, stage2: bool = False
+    configs: list[str],
+    pack: str,
+    runs: Path,
+    budget: float,
+    smoke: bool,
+    stage2: bool = False,
+    epochs: int = 0,
+    backbone: str = "",
 ) -> dict[str, dict]:
     procs = {}
     summaries: dict[str, dict] = {}
     for name in configs:
-        cmd = [
-            sys.executable,
-            "-m",
-            "training.train",
-            "--config",
-            f"training/configs/{name}.yaml",
-            "--set",
-            f"data.train={pack}",
-            "--set",
-            f"data.val={pack}",
-            "--set",
-            f"out_dir={runs / name}",
-            "--set",
-            "train.threads=2",
-        ]
-        if stage2:
-            extra = _stage2_sets(name, runs)
-            if extra is None:
-                summaries[name] = {"error": "stage-1 weights missing"}
-                print(f"skipping {name}: its stage-1 weights are missing", flush=True)
-                continue
-            cmd += extra
-        if smoke:
-            cmd += [
-                "--smoke",
-                "--set",
-                f"out_dir={runs / name}",
-                "--set",
-                "data.limit_per_class=4",
-                "--set",
-                "train.epochs=1",
-                "--set",
-                "train.batch_size=16",
-            ]
-        else:
-            cmd += ["--set", f"train.time_budget_s={budget}", "--set", "train.fit_epochs_to_budget=true"]
+        cmd = _train_command(name, pack, runs, budget, smoke, epochs, stage2, backbone)
+        if cmd is None:
+            summaries[name] = {"error": "stage-1 weights missing"}
+            print(f"skipping {name}: its stage-1 weights are missing", flush=True)
+            continue
         log = open(runs / f"{name}.log", "w")
         procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
         print(f"started {name}: {' '.join(cmd)}", flush=True)
@@ -116,6 +152,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget2", type=float, default=150.0, help="stage-2 training seconds (0 = no stage 2)")
     ap.add_argument("--configs", nargs="+", default=CONFIGS)
     ap.add_argument("--configs2", nargs="*", default=CONFIGS2)
+    ap.add_argument(
+        "--epochs", type=int, default=300, help="stage-1 epoch cap; the budget fit shrinks it (0 = the configs')"
+    )
+    ap.add_argument("--epochs2", type=int, default=60, help="stage-2 epoch cap (0 = the configs')")
+    ap.add_argument(
+        "--backbone",
+        default="",
+        help="pretrained weights for configs with init_backbone (e.g. .cache/devinit/facenet_body_fp16.pt "
+        "from `python -m training.export --backbone`); default: the config's own path",
+    )
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args(argv)
 
@@ -134,10 +180,14 @@ def main(argv: list[str] | None = None) -> None:
         "cpus": os.cpu_count(),
     }
     print(env, flush=True)
-    summaries = _run_training(args.configs, args.pack, runs, args.budget, args.smoke)
+    summaries = _run_training(
+        args.configs, args.pack, runs, args.budget, args.smoke, epochs=args.epochs, backbone=args.backbone
+    )
     t_stage1 = time.monotonic() - t0
     if args.budget2 and args.configs2:
-        summaries |= _run_training(args.configs2, args.pack, runs, args.budget2, args.smoke, stage2=True)
+        summaries |= _run_training(
+            args.configs2, args.pack, runs, args.budget2, args.smoke, stage2=True, epochs=args.epochs2
+        )
     t_train = time.monotonic() - t0
     print(f"training: stage 1 {t_stage1:.0f} s, both stages {t_train:.0f} s", flush=True)
 
@@ -233,7 +283,11 @@ def _evaluate_all(args: argparse.Namespace, runs: Path, wdir: Path, evals: Path,
 def _returned_singles(results: dict, wdir: Path) -> list[str]:
     """Single models whose weights come back: the best small one first, then by PublicTest accuracy,
     as many as fit in RETURN_BYTES."""
-    singles = [n for n, r in results.items() if len(r.get("members", [])) == 1 and "publictest_none" in r]
+    singles = [
+        n
+        for n, r in results.items()
+        if len(r.get("members", [])) == 1 and "publictest_none" in r and r.get("arch") not in TEACHER_ONLY_ARCHS
+    ]
     singles.sort(key=lambda n: -results[n]["publictest_none"]["accuracy"])
     small = [n for n in singles if results[n].get("arch") in SMALL_ARCHS]
     order = small[:1] + [n for n in singles if n not in small[:1]]

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "model": {"arch": "fer_resnet_s", "kwargs": {}},
     "init_from": None,  # weights file (best.pt or exported) whose weights start the run: fine-tuning
+    # Pretrained weights for part of the net (e.g. facenet_fer's face-recognition body): a state dict
+    # (or a checkpoint's "state_dict") loaded under `prefix`; keys the net lacks are skipped.
+    # recalibrate_bn: that many train images set its batch norms' statistics (see recalibrate_bn).
+    "init_backbone": {"path": None, "prefix": "", "recalibrate_bn": 0},
     "loss": {"class_weights": False, "label_smoothing": 0.0},
     # Knowledge distillation: loss = (1 - alpha) * CE + alpha * T^2 * KL(teachers || student), the
     # teachers' softened probabilities (temperature T) averaged over the weights files listed.
@@ -65,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "momentum": 0.9,
         "nesterov": True,
         "no_decay_norm_bias": True,
+        "backbone_lr_scale": 1.0,  # LR multiplier of the parameters under init_backbone.prefix
     },
     "schedule": {"name": "cosine", "warmup_epochs": 3, "step_epochs": 20, "gamma": 0.5},
     "augment": {"rotate": 10.0, "translate": 0.1, "scale": [0.9, 1.1], "flip": True, "jitter": 0.0, "erase": 0.0},
@@ -160,18 +165,86 @@ def build_model(cfg: dict) -> nn.Module:
     return create_emotion_net(cfg["model"]["arch"], **cfg["model"]["kwargs"])
 
 
-def build_optimizer(model: nn.Module, o: dict) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+def build_optimizer(model: nn.Module, o: dict, backbone_prefix: str = "") -> torch.optim.Optimizer:
+    """SGD/Adam/AdamW over up to four parameter groups: weight decay or not (norms and biases when
+    `no_decay_norm_bias`), times backbone (names under `backbone_prefix`, LR scaled by
+    `backbone_lr_scale`) or not. Each group's "lr" is its base LR before the schedule."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
-        (no_decay if o.get("no_decay_norm_bias") and (p.ndim <= 1 or name.endswith(".bias")) else decay).append(p)
-    groups = [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+        no_decay = bool(o.get("no_decay_norm_bias")) and (p.ndim <= 1 or name.endswith(".bias"))
+        backbone = bool(backbone_prefix) and name.startswith(backbone_prefix)
+        groups.setdefault((no_decay, backbone), []).append(p)
+    scale = float(o.get("backbone_lr_scale", 1.0))
+    params = [
+        {"params": ps, "weight_decay": 0.0 if no_decay else o["weight_decay"], "lr": o["lr"] * (scale if bb else 1.0)}
+        for (no_decay, bb), ps in sorted(groups.items())
+    ]
     if o["name"] == "sgd":
-        return torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"])
+        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"])
     if o["name"] == "adam":
-        return torch.optim.Adam(groups, lr=o["lr"])
+        return torch.optim.Adam(params, lr=o["lr"])
     if o["name"] == "adamw":
-        return torch.optim.AdamW(groups, lr=o["lr"])
+        return torch.optim.AdamW(params, lr=o["lr"])
     raise ValueError(f"optimizer.name must be sgd, adam or adamw, not {o['name']!r}")
+
+
+def load_backbone(model: nn.Module, path: str | Path, prefix: str) -> int:
+    """Copy pretrained tensors into `model`'s parameters and buffers named `prefix + key`; returns
+    how many. Keys the model lacks are skipped (a recognition head, say); a shape mismatch, or no
+    key matching at all, raises ValueError."""
+    state = torch.load(_path(str(path)), map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    own = model.state_dict()
+    take = {prefix + k: v for k, v in state.items() if prefix + k in own}
+    if not take:
+        raise ValueError(f"init_backbone {path}: none of its {len(state)} tensors fit the model under {prefix!r}")
+    for k, v in take.items():
+        if v.shape != own[k].shape:
+            raise ValueError(f"init_backbone {path}: {k} is {tuple(v.shape)}, the model has {tuple(own[k].shape)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in take.items()}, strict=False)
+    return len(take)
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, prefix: str = "") -> int:
+    """Move the batch norms under `prefix` to the statistics of `x` (a batch of this task's
+    images) without changing what the net computes in eval mode: running mean/var become the
+    batch's, and weight/bias absorb the difference. Pretrained weights whose batch norm was folded
+    (running stats 0 and 1) then also behave as pretrained in train mode, where batch statistics
+    replace the running ones. Returns the number of layers moved."""
+    bns = {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (n + ".").startswith(prefix) and m.affine
+    }
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def hook(name: str):
+        def grab(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            t = inputs[0].float()
+            dims = [d for d in range(t.ndim) if d != 1]
+            stats[name] = (t.mean(dim=dims), t.var(dim=dims, unbiased=False))
+
+        return grab
+
+    handles = [m.register_forward_pre_hook(hook(n)) for n, m in bns.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for n, m in bns.items():
+        mu, var = stats[n]
+        old_sd = (m.running_var + m.eps).sqrt()
+        new_sd = (var + m.eps).sqrt()
+        m.bias.add_(m.weight * (mu - m.running_mean) / old_sd)
+        m.weight.mul_(new_sd / old_sd)
+        m.running_mean.copy_(mu)
+        m.running_var.copy_(var)
+    return len(bns)
 
 
 def lr_factor(s: dict, epoch: int, step_in_epoch: int, steps_per_epoch: int, total_epochs: int) -> float:
@@ -328,16 +401,27 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
             raise ValueError(f"init_from holds a {init['arch']}, the config trains a {cfg['model']['arch']}")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
         print(f"[{cfg['name']}] initialised from {cfg['init_from']}", flush=True)
+    backbone = cfg["init_backbone"]
+    if backbone["path"] and not cfg["init_from"] and not last_path.exists():
+        n = load_backbone(model, backbone["path"], backbone["prefix"])
+        print(f"[{cfg['name']}] {n} backbone tensors from {backbone['path']}", flush=True)
+        if backbone["recalibrate_bn"]:
+            calib = np.random.default_rng(seed).permutation(len(train_set))[: backbone["recalibrate_bn"]]
+            calib_x = to_float(x_train[torch.from_numpy(np.sort(calib)).to(device)])
+            n = recalibrate_bn(model, calib_x, backbone["prefix"])
+            print(f"[{cfg['name']}] {n} batch norms recalibrated", flush=True)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     teachers = load_teachers(cfg["distill"]["teachers"], device, cuda)
     kd_alpha, kd_t = float(cfg["distill"]["alpha"]), float(cfg["distill"]["temperature"])
-    opt = build_optimizer(model, cfg["optimizer"])
+    opt = build_optimizer(model, cfg["optimizer"], backbone["prefix"] if backbone["path"] else "")
     ema = Ema(model, tcfg["ema_decay"]) if tcfg["ema_decay"] else None
     aug_cfg = AugmentConfig(**{**cfg["augment"], "scale": tuple(cfg["augment"]["scale"])})
     mix = cfg["mix"]
     bs = int(tcfg["batch_size"])
     total_epochs = int(tcfg["epochs"])
+
+    base_lrs = [group["lr"] for group in opt.param_groups]  # before a resume loads the last LRs
 
     history: list[dict] = []
     start_epoch, best_acc, best_epoch, global_step = 0, -1.0, -1, 0
@@ -357,7 +441,6 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
         f"val {len(val_set)}, device {device}, amp {amp}",
         flush=True,
     )
-    base_lrs = [cfg["optimizer"]["lr"]] * len(opt.param_groups)
     patience = tcfg["early_stop_patience"]
     budget = float(tcfg["time_budget_s"] or 0)
     stop_reason = "epochs"
