@@ -5,13 +5,16 @@
 The pack (training.datasets.pack_splits) holds FER-2013 `train`, `publictest` and CK+48
 `ckplus` (contempt dropped). Stage 1 trains every config in --configs from scratch, each as its
 own process on the one GPU, inside --budget seconds (cosine schedules are fitted to the budget
-after timing epoch 2). Stage 2 (--configs2, the kd_*.yaml configs) fine-tunes each stage-1 model
-at a tenth of its learning rate, distilled from the mean of the stage-1 teachers (vgg_l and
-resnet_l), inside --budget2 seconds. Then every run, exported to fp16 as it would ship, and a few
-ensembles are scored on PublicTest and CK+ with no / flip / 10-crop TTA; the evaluate CLI runs
-once for real on the best single model. OUTDIR receives results.tgz (logs, curves, confusion
-matrices, results.json/.md) and weights.tar.part* (fp16 weights of the best singles, <= 15 MiB
-each, 58 MiB at most). `--smoke` does all of it on CPU with a few images, to check the mechanics
+after timing epoch 2; --epochs caps them and any pinned stop_epoch is cleared). Stage 2
+(--configs2, the kd_*.yaml / kd3_*.yaml configs) fine-tunes each stage-1 model at a tenth of its
+learning rate, distilled from the mean of the stage-1 teachers its config names (vgg_l and
+resnet_l; kd3_* add ft_facenet, whose start --backbone supplies), inside --budget2 seconds.
+training/README.md ("Next GPU run") gives the two device calls that bring pack and backbone.
+Then every run, exported to fp16 as it would ship, and a few ensembles are scored on PublicTest
+and CK+ with no / flip / 10-crop TTA; the evaluate CLI runs once for real on the best single
+model. OUTDIR receives results.tgz (logs, curves, confusion matrices, results.json/.md) and
+weights.tar.part* (fp16 weights of the best singles, <= 15 MiB each, 58 MiB at most; never the
+teacher-only facenet_fer). `--smoke` does all of it on CPU with a few images, to check the mechanics
 before a GPU is lent.
 """
 
@@ -32,7 +35,7 @@ from training.train import load_config
 
 CONFIGS = ["vgg_l", "resnet_l", "vgg_s", "compact_s"]
 CONFIGS2 = ["kd_vgg_l", "kd_resnet_l", "kd_vgg_s", "kd_compact_s"]
-TEACHERS = ["vgg_l", "resnet_l"]
+TEACHERS = ["vgg_l", "resnet_l", "ft_facenet"]  # the reference ensemble: those of them that ran
 SMALL_ARCHS = ("fer_resnet_s", "fer_vgg:32")  # fast enough for the live page (a few ms per face)
 TEACHER_ONLY_ARCHS = ("facenet_fer",)  # never shipped (45 MB; CASIA-WebFace terms): not sent back
 RETURN_BYTES = 58 * 2**20
