@@ -166,18 +166,21 @@ def build_model(cfg: dict) -> nn.Module:
 
 
 def build_optimizer(model: nn.Module, o: dict, backbone_prefix: str = "") -> torch.optim.Optimizer:
-    """SGD/Adam/AdamW over up to four parameter groups: weight decay or not (norms and biases when
-    `no_decay_norm_bias`), times backbone (names under `backbone_prefix`, LR scaled by
-    `backbone_lr_scale`) or not. Each group's "lr" is its base LR before the schedule."""
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    """SGD/Adam/AdamW over the parameter groups (weight decay, no decay: norms and biases when
+    `no_decay_norm_bias`), and with a `backbone_prefix` the same two again for the parameters named
+    under it, their LR scaled by `backbone_lr_scale`. Groups may be empty (the layout, which a
+    resumed optimizer state must match, depends on the config alone). Each group's "lr" is its
+    base LR before the schedule."""
+    keys = [(False, False), (True, False)] + ([(False, True), (True, True)] if backbone_prefix else [])
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {k: [] for k in keys}
     for name, p in model.named_parameters():
         no_decay = bool(o.get("no_decay_norm_bias")) and (p.ndim <= 1 or name.endswith(".bias"))
         backbone = bool(backbone_prefix) and name.startswith(backbone_prefix)
-        groups.setdefault((no_decay, backbone), []).append(p)
+        groups[(no_decay, backbone)].append(p)
     scale = float(o.get("backbone_lr_scale", 1.0))
     params = [
         {"params": ps, "weight_decay": 0.0 if no_decay else o["weight_decay"], "lr": o["lr"] * (scale if bb else 1.0)}
-        for (no_decay, bb), ps in sorted(groups.items())
+        for (no_decay, bb), ps in groups.items()
     ]
     if o["name"] == "sgd":
         return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"])
