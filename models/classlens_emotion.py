@@ -40,22 +40,11 @@ class NetClassifier:
         return probs.numpy().astype(np.float32)
 
 
-def load_weights_file(path: str, name: str, member: int | None = None) -> NetClassifier:
-    """A classifier from a `training.export` weights file.
-
-    Args:
-        member: for an ensemble file, load only this member (None: the whole file).
-    """
+def load_weights_file(path: str, name: str) -> NetClassifier:
+    """A classifier from a `training.export` weights file (one network or an ensemble)."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
-    arch, kwargs, state = ck["arch"], ck.get("arch_kwargs", {}), ck["state_dict"]
-    if member is not None:
-        if arch != "ensemble":
-            raise ValueError(f"{path} holds one {arch}, not an ensemble")
-        arch, kwargs = kwargs["members"][member]["arch"], kwargs["members"][member].get("arch_kwargs", {})
-        prefix = f"members.{member}."
-        state = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-    net = create_emotion_net(arch, **kwargs)
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    net = create_emotion_net(ck["arch"], **ck.get("arch_kwargs", {}))
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
     return NetClassifier(net, name, int(ck.get("input_size", 48)))
 
 

@@ -214,6 +214,10 @@ def fer_vgg(n_classes: int = N_CLASSES, dropout: float = 0.3, width: int = 64, c
     return FerVGG(n_classes, widths=tuple(width * 2**i for i in range(4)), convs=convs, dropout=dropout)
 
 
+# InceptionResnetV1's identity head: modules facenet_fer drops (training.export.export_backbone too).
+FACENET_IDENTITY_HEAD = ("avgpool_1a", "dropout", "last_linear", "last_bn", "logits")
+
+
 class FaceNetFER(nn.Module):
     """facenet-pytorch's InceptionResnetV1 body, a face-recognition network, with an expression head.
 
@@ -230,7 +234,7 @@ class FaceNetFER(nn.Module):
 
         self.size = size
         body = InceptionResnetV1(pretrained=None, classify=False)
-        for name in ("avgpool_1a", "dropout", "last_linear", "last_bn", "logits"):  # the identity head
+        for name in FACENET_IDENTITY_HEAD:
             if hasattr(body, name):
                 delattr(body, name)
         self.body = body

@@ -19,6 +19,19 @@ from pathlib import Path
 import torch
 
 
+def _cast(sd: dict, dtype: torch.dtype) -> dict:
+    """Floating-point tensors in `dtype`, the others as they are."""
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+
+
+def _save(obj: object, out: str | Path) -> str:
+    """torch.save `obj` to `out` (its folder made) and return the file's sha256."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, out)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
 def export(
     weights: list[str | Path], out: str | Path, dtype: torch.dtype = torch.float16, meta: dict | None = None
 ) -> str:
@@ -28,17 +41,14 @@ def export(
     if len(sizes) != 1:
         raise ValueError(f"members differ in input size: {sizes}")
 
-    def cast(sd: dict) -> dict:
-        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
-
     if len(cks) == 1:
         ck = cks[0]
-        arch, kwargs, sd = ck["arch"], ck.get("arch_kwargs", {}), cast(ck["state_dict"])
+        arch, kwargs, sd = ck["arch"], ck.get("arch_kwargs", {}), _cast(ck["state_dict"], dtype)
         members_meta = [ck.get("meta", {})]
     else:
         arch = "ensemble"
         kwargs = {"members": [{"arch": ck["arch"], "arch_kwargs": ck.get("arch_kwargs", {})} for ck in cks]}
-        sd = {f"members.{i}.{k}": v for i, ck in enumerate(cks) for k, v in cast(ck["state_dict"]).items()}
+        sd = {f"members.{i}.{k}": v for i, ck in enumerate(cks) for k, v in _cast(ck["state_dict"], dtype).items()}
         members_meta = [ck.get("meta", {}) for ck in cks]
     payload = {
         "format": "classlens-emotion-v1",
@@ -49,24 +59,17 @@ def export(
         "state_dict": sd,
         "meta": {**(meta or {}), "members": members_meta, "dtype": str(dtype).removeprefix("torch.")},
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, out)
-    return hashlib.sha256(out.read_bytes()).hexdigest()
-
-
-IDENTITY_HEAD = ("last_linear.", "last_bn.", "logits.")  # InceptionResnetV1's, unused by facenet_fer
+    return _save(payload, out)
 
 
 def export_backbone(src: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> str:
     """Write `src`'s state dict (a plain one, as models/weights/generated/facenet_casia.pt) in
     `dtype` without the identity head; returns its sha256. `init_backbone` reads either file."""
+    from models.emotion_nets import FACENET_IDENTITY_HEAD
+
     sd = torch.load(src, map_location="cpu", weights_only=True)
-    sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items() if not k.startswith(IDENTITY_HEAD)}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(sd, out)
-    return hashlib.sha256(out.read_bytes()).hexdigest()
+    body = {k: v for k, v in sd.items() if k.split(".", 1)[0] not in FACENET_IDENTITY_HEAD}
+    return _save(_cast(body, dtype), out)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.train import load_config
+from training.train import load_config, point_at_runs
 
 CONFIGS = ["vgg_l", "resnet_l", "vgg_s", "compact_s"]
 CONFIGS2 = ["kd_vgg_l", "kd_resnet_l", "kd_vgg_s", "kd_compact_s"]
@@ -41,12 +41,10 @@ TEACHER_ONLY_ARCHS = ("facenet_fer",)  # never shipped (45 MB; CASIA-WebFace ter
 RETURN_BYTES = 58 * 2**20
 
 
-def _stage2_sets(name: str, runs: Path) -> list[str] | None:
+def _stage2_sets(cfg: dict, runs: Path) -> list[str] | None:
     """Overrides pointing a kd_* config at this session's stage-1 runs (the teachers that exist);
     None if its start or every teacher is missing."""
-    from training.train import point_at_runs
-
-    cfg = point_at_runs(load_config(f"training/configs/{name}.yaml"), runs)
+    cfg = point_at_runs(cfg, runs)
     teachers = [t for t in cfg["distill"]["teachers"] if Path(t).exists()]
     if not Path(cfg["init_from"]).exists() or not teachers:
         return None
@@ -68,12 +66,14 @@ def _train_command(
     `train.stop_epoch` (a replay of an earlier session's cut-short run) is cleared, and `epochs`
     (when given) replaces the config's epoch count as the upper bound that the budget fit shrinks.
     `backbone` replaces the pretrained file of a config that starts from one (init_backbone)."""
+    config = f"training/configs/{name}.yaml"
+    cfg = load_config(config)
     cmd = [
         sys.executable,
         "-m",
         "training.train",
         "--config",
-        f"training/configs/{name}.yaml",
+        config,
         "--set",
         f"data.train={pack}",
         "--set",
@@ -84,11 +84,11 @@ def _train_command(
         "train.threads=2",
     ]
     if stage2:
-        extra = _stage2_sets(name, runs)
+        extra = _stage2_sets(cfg, runs)
         if extra is None:
             return None
         cmd += extra
-    if backbone and load_config(f"training/configs/{name}.yaml")["init_backbone"]["path"]:
+    if backbone and cfg["init_backbone"]["path"]:
         cmd += ["--set", f"init_backbone.path={backbone}"]
     if smoke:
         return [
