@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from models.emotion import register_emotion_model
-from models.emotion_nets import create_emotion_net
+from models.emotion_nets import load_net_file
 from models.weights_io import checked_path
 
 FAST_FILE = "emotion_classlens_fer_s.pt"
@@ -42,9 +42,7 @@ class NetClassifier:
 
 def load_weights_file(path: str, name: str) -> NetClassifier:
     """A classifier from a `training.export` weights file (one network or an ensemble)."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = create_emotion_net(ck["arch"], **ck.get("arch_kwargs", {}))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
+    net, ck = load_net_file(path)
     return NetClassifier(net, name, int(ck.get("input_size", 48)))
 
 

@@ -38,6 +38,20 @@ def create_emotion_net(name: str, **kwargs: object) -> nn.Module:
     return EMOTION_NETS[name](**kwargs)
 
 
+def fp32_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating-point tensors cast to fp32 (weights files store fp16), the others as they are."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def load_net_file(path: str, map_location: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """The fp32 network of a training checkpoint (best.pt) or a `training.export` weights file, and
+    the file's whole dict (arch, arch_kwargs, input_size, meta, ...)."""
+    ck = torch.load(path, map_location=map_location, weights_only=True)
+    net = create_emotion_net(ck["arch"], **ck.get("arch_kwargs", {}))
+    net.load_state_dict(fp32_state(ck["state_dict"]))
+    return net, ck
+
+
 class Normalize(nn.Module):
     """(x - mean) / std with fixed scalars: inputs are [0, 1] grayscale."""
 

@@ -31,11 +31,9 @@ Predictor = Callable[[np.ndarray], np.ndarray]  # (N, S, S) uint8 -> (N, 7) floa
 
 def load_checkpoint_net(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Network and metadata of a training checkpoint (best.pt) or a shipped weights file."""
-    from models.emotion_nets import create_emotion_net
+    from models.emotion_nets import load_net_file
 
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    net = create_emotion_net(ck["arch"], **ck.get("arch_kwargs", {}))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()})
+    net, ck = load_net_file(str(path))
     return net.to(device).eval(), ck
 
 

@@ -93,9 +93,7 @@ def _train_command(
     if smoke:
         return [
             *cmd,
-            "--smoke",
-            "--set",
-            f"out_dir={runs / name}",
+            "--smoke",  # out_dir is set above, and --set applies after --smoke's "_smoke" default
             "--set",
             "data.limit_per_class=4",
             "--set",

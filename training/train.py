@@ -31,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core.faces import EMOTIONS
-from models.emotion_nets import create_emotion_net
+from models.emotion_nets import create_emotion_net, fp32_state
 from training.augment import AugmentConfig, augment, mix_batch, to_float
 from training.datasets import FaceSet, balanced_indices, class_weights, load_source, merge
 from training.metrics import classification_metrics, plot_learning_curves
@@ -402,7 +402,7 @@ def train(cfg: dict, max_epochs_this_run: int = 0) -> dict:
         init = torch.load(_path(cfg["init_from"]), map_location=device, weights_only=True)
         if init["arch"] != cfg["model"]["arch"]:
             raise ValueError(f"init_from holds a {init['arch']}, the config trains a {cfg['model']['arch']}")
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init["state_dict"].items()})
+        model.load_state_dict(fp32_state(init["state_dict"]))
         print(f"[{cfg['name']}] initialised from {cfg['init_from']}", flush=True)
     backbone = cfg["init_backbone"]
     if backbone["path"] and not cfg["init_from"] and not last_path.exists():
