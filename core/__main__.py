@@ -1,4 +1,5 @@
-"""Command line: `python -m core analyze VIDEO [--db FILE] [--out DIR] [--fps N]`.
+"""Command line: `python -m core analyze VIDEO [--db FILE] [--out DIR] [--fps N]`,
+`python -m core batch SOURCE... --out DIR [--ray ADDRESS] [--workers N] [--fps N]`, `roster`, `report`.
 
 Progress goes to stderr; the last stdout line is one JSON object. Errors a user can cause exit
 with status 2 and a one-line message (no traceback).
@@ -61,6 +62,22 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from core.batch import run_batch
+    from core.privacy import load_preferences
+
+    # The archive's own privacy settings (DIR/archive.settings.json, as the app saves them)
+    # apply to batch runs as they do to the app's analyses.
+    prefs = load_preferences(Path(args.out) / "archive.duckdb") if "://" not in args.out else None
+    attention_only = True if prefs is not None and prefs.attention_only else None
+    settings = Settings.from_env(fps=args.fps, attention_only=attention_only)
+    if args.workers is not None and args.workers < 1:
+        raise ClassLensError("--workers must be at least 1.")
+    summary = run_batch(args.sources, args.out, settings=settings, ray_address=args.ray, workers=args.workers)
+    print(json.dumps(summary.as_json()))
+    return 0
+
+
 def _roster(args: argparse.Namespace) -> int:
     from core.roster import enrol, enrol_zip
     from core.store import Store
@@ -120,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--min-face", type=int, help="smallest face side in pixels (default 16)")
     a.add_argument("--attention-only", action="store_true", help="switch emotion inference off")
     a.set_defaults(func=_analyze)
+
+    b = sub.add_parser("batch", help="analyse many lectures on Ray into Parquet + DIR/archive.duckdb")
+    b.add_argument("sources", nargs="+", metavar="SOURCE", help="video files, folders (recursive) or .txt lists")
+    b.add_argument("--out", required=True, metavar="DIR", help="output folder or pyarrow filesystem URI (s3://…)")
+    b.add_argument("--ray", metavar="ADDRESS", help="Ray cluster (auto, ray://host:10001); default: a local one")
+    b.add_argument("--workers", type=int, metavar="N", help="worker actors (default: one per CPU)")
+    b.add_argument("--fps", type=float, help="frames sampled per second (default 1)")
+    b.set_defaults(func=_batch)
 
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")

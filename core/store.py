@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from core import archive
 from core.errors import ClassLensError, LectureBusy, LectureNotFound
 from core.faces import EMOTIONS, FaceObservation
 from core.track import TrackState
@@ -168,6 +169,11 @@ class Store:
         self.path = Path(path)
         self.lock_timeout_s = lock_timeout_s
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A batch run's archive (core.archive) is opened read-only: no migration, no writes.
+        self.read_only = archive.is_archive(self.path)
+        if self.read_only:
+            archive.check_version(self.path, SCHEMA_VERSION)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
 
@@ -179,7 +185,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path), read_only=self.read_only)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -199,6 +205,8 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection inside BEGIN/COMMIT (ROLLBACK on any error)."""
+        if self.read_only:
+            raise archive.read_only_error(self.path)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
