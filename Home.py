@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.resources import auto_purge, current_preferences, db_str
+from app.resources import auto_purge, current_preferences, current_store, db_str
 
 st.set_page_config(page_title="ClassLens", page_icon=":material/school:", layout="wide")
 
 prefs = current_preferences()
-if prefs.retention_days:
+if prefs.retention_days and not current_store().read_only:
     auto_purge(db_str(), prefs.retention_days)
 
 pages = [

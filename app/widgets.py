@@ -74,5 +74,17 @@ def exports_panel(lecture_id: int) -> None:
     )  # fmt: skip
 
 
+def read_only_archive(what: str) -> bool:
+    """On a batch run's archive (read-only), say that `what` is not possible here; True if so."""
+    if not current_store().read_only:
+        return False
+    st.info(
+        f"This is the read-only archive of a batch run ({db_str()}): {what} is not possible here. "
+        "Analyse more lectures with `python -m core batch SOURCE... --out DIR`, or unset CLASSLENS_DB "
+        "to work on your own database."
+    )
+    return True
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"

@@ -16,7 +16,7 @@ from app.resources import (
     current_store,
     job_registry,
 )  # fmt: skip
-from app.widgets import STATUS_TEXT, lectures
+from app.widgets import STATUS_TEXT, lectures, read_only_archive
 from core.pipeline import analyze
 from core.privacy import delete_lecture, save_thumbnails, strongest_moments_all
 from core.settings import PROJECT_ROOT
@@ -49,21 +49,23 @@ def start_job(video: Path, name: str, *, temporary: bool) -> None:
     st.session_state.setdefault("jobs", []).append(job.job_id)
 
 
-limit_mb = st.get_option("server.maxUploadSize")
-kinds = ", ".join(s.strip(".") for s in VIDEO_SUFFIXES)
-upload = st.file_uploader(
-    f"Lecture video ({kinds}; up to {limit_mb} MB)", type=[s.strip(".") for s in VIDEO_SUFFIXES],
-    help=f"The size limit ({limit_mb} MB) is set by server.maxUploadSize in .streamlit/config.toml.",
-)  # fmt: skip
-c1, c2 = st.columns([1, 3])
-if c1.button("Analyse", type="primary", disabled=upload is None):
-    assert upload is not None
-    fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
-    with os.fdopen(fd, "wb") as f:
-        f.write(upload.getbuffer())
-    start_job(Path(tmp), upload.name, temporary=True)
-if c2.button("Try the sample lecture", help="A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."):
-    start_job(SAMPLE, SAMPLE.name, temporary=False)
+read_only = read_only_archive("uploading, analysing or deleting lectures")
+if not read_only:
+    limit_mb = st.get_option("server.maxUploadSize")
+    kinds = ", ".join(s.strip(".") for s in VIDEO_SUFFIXES)
+    upload = st.file_uploader(
+        f"Lecture video ({kinds}; up to {limit_mb} MB)", type=[s.strip(".") for s in VIDEO_SUFFIXES],
+        help=f"The size limit ({limit_mb} MB) is set by server.maxUploadSize in .streamlit/config.toml.",
+    )  # fmt: skip
+    c1, c2 = st.columns([1, 3])
+    if c1.button("Analyse", type="primary", disabled=upload is None):
+        assert upload is not None
+        fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
+        with os.fdopen(fd, "wb") as f:
+            f.write(upload.getbuffer())
+        start_job(Path(tmp), upload.name, temporary=True)
+    if c2.button("Try the sample lecture", help="A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."):
+        start_job(SAMPLE, SAMPLE.name, temporary=False)
 
 
 def plural(n: int, word: str) -> str:
@@ -139,6 +141,8 @@ for row in df.head(50).itertuples():
     if cols[5].button("Open", key=f"open-lecture-{row.lecture_id}"):
         st.session_state["lecture_id"] = int(row.lecture_id)
         st.switch_page("pages/dashboard.py")
+    if read_only:
+        continue
     with cols[6].popover(":material/delete:", help="Delete this lecture", disabled=row.status == "running"):
         st.write(f"Delete **{row.file_name}** and all its rows? This cannot be undone.")
         if st.button("Delete for good", key=f"delete-{row.lecture_id}", type="primary"):

@@ -23,6 +23,7 @@ from app.resources import (
     lecture_frames,
     lecture_version,
 )  # fmt: skip
+from app.widgets import read_only_archive
 from core import charts
 from core.live import LiveAnalyser, LiveLecture
 from core.privacy import blur_frame, thumbnails_dir
@@ -30,6 +31,8 @@ from core.privacy import blur_frame, thumbnails_dir
 REFRESH_S = 2.0
 
 st.title("Live camera")
+if read_only_archive("a live session"):
+    st.stop()
 prefs = current_preferences()
 settings = current_settings()
 st.caption(

@@ -82,7 +82,10 @@ if generate_clicked or regenerate_clicked:
             report = generate(used, writer, config=config, on_text=on_text, progress=on_progress)
         box.empty()
         bar.empty()
-        save_report(store, int(lecture_id), report.writer, report.model, report.text)
+        if store.read_only:
+            st.caption("Not saved: this archive of a batch run is read-only (download the report below).")
+        else:
+            save_report(store, int(lecture_id), report.writer, report.model, report.text)
         st.session_state["report"] = {
             "text": report.text, "notes": report.notes, "removed": [p.describe() for p in report.removed],
             "writer": report.writer, "model": report.model, "seconds": time.monotonic() - started,

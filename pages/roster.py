@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from app.resources import current_store
+from app.widgets import read_only_archive
 from core.errors import ClassLensError
 from core.roster import MAX_PHOTOS, enrol, enrol_zip
 
@@ -22,6 +23,9 @@ if roster.empty:
     st.info("Nobody is enrolled yet.")
 else:
     st.dataframe(roster, hide_index=True, width="stretch")
+
+if read_only_archive("enrolling or removing students"):
+    st.stop()
 
 st.subheader("Enrol a student")
 with st.form("enrol", clear_on_submit=True):

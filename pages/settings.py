@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.resources import current_preferences, current_store, db_str
-from app.widgets import lecture_label, lectures
+from app.widgets import lecture_label, lectures, read_only_archive
 from core.privacy import (
     STORED_STATEMENT,
     Preferences,
@@ -44,7 +44,7 @@ with st.form("preferences"):
             ice_servers=tuple(u.strip() for u in ice.splitlines() if u.strip()),
         )  # fmt: skip
         save_preferences(db_str(), new)
-        purged = purge_expired(current_store(), new.retention_days)
+        purged = [] if current_store().read_only else purge_expired(current_store(), new.retention_days)
         st.cache_data.clear()
         st.success(
             "Settings saved" + (f"; {len(purged)} lecture(s) past the retention period deleted." if purged else ".")
@@ -56,6 +56,8 @@ st.subheader("What is stored")
 st.markdown(STORED_STATEMENT.format(db=db_str()))
 
 st.subheader("Delete data")
+if read_only_archive("deleting lectures"):
+    st.stop()
 df = lectures()
 if df.empty:
     st.write("No lectures are stored.")

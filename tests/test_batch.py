@@ -1,0 +1,211 @@
+"""`python -m core batch` on a local Ray of 2 CPUs (started once for the module), real clips.
+
+A batch of three real clips and one corrupt file, at 0.5 samples per second to keep it short,
+checked against `core.pipeline.analyze` (the code path of `python -m core analyze`) on the same
+files and settings; a rerun through the CLI; a worker killed mid-video; the archive in the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.batch import lecture_file, run_batch, start_ray
+from core.pipeline import analyze
+from core.settings import Settings
+from core.store import Store
+from tests.conftest import ROOT, fixture
+
+ray = pytest.importorskip("ray")
+
+CLIPS = ("WolfgangLanger_Pexels.mp4", "short_hamilton_clip.mp4", "face_noface.mov")
+SETTINGS = Settings(fps=0.5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    started = start_ray(num_cpus=2)
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Three real clips in a nested folder and one corrupt file (a truncated real video)."""
+    folder = tmp_path_factory.mktemp("clips")
+    (folder / "term1").mkdir()
+    for name in CLIPS:
+        shutil.copy(fixture(name), folder / "term1" / name)
+    (folder / "broken.mp4").write_bytes(fixture("no_face.mp4").read_bytes()[:5000])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def batch(clips, tmp_path_factory):
+    out = tmp_path_factory.mktemp("archive")
+    summary = run_batch([str(clips)], str(out), settings=SETTINGS, workers=2, show_progress=False)
+    return out, summary
+
+
+@pytest.fixture(scope="module")
+def reference(clips, tmp_path_factory, models) -> Store:
+    """The same files analysed one after another by core.pipeline.analyze into one database."""
+    store = Store(tmp_path_factory.mktemp("ref") / "ref.duckdb")
+    for name in CLIPS:
+        analyze(clips / "term1" / name, store, SETTINGS, models=models)
+    return store
+
+
+def read(out: Path, table: str) -> pd.DataFrame:
+    """Every Parquet file of one table, read by DuckDB (as the reference rows are)."""
+    with duckdb.connect() as con:
+        return con.execute("SELECT * FROM read_parquet(?, union_by_name = true)", [str(out / table / "*.parquet")]).df()
+
+
+def test_three_clips_and_a_corrupt_file(batch, clips):
+    out, summary = batch
+    assert summary.as_json().keys() == {
+        "lectures", "complete", "failed", "skipped", "observations", "video_hours", "seconds", "workers",
+    }  # fmt: skip
+    assert (summary.lectures, summary.complete, summary.failed, summary.skipped) == (4, 3, 1, 0)
+    assert summary.workers == 2
+    lectures = read(out, "lectures").set_index("file_name")
+    assert sorted(lectures.index) == sorted([*CLIPS, "broken.mp4"])
+    broken = lectures.loc["broken.mp4"]
+    assert broken["status"] == "failed"
+    assert "not a video" in broken["error"] and "\n" not in broken["error"]
+    assert broken["path"] == str(clips / "broken.mp4")
+    assert not (out / "observations" / f"lecture-{int(broken['lecture_id']):06d}.parquet").exists()
+    done = lectures.drop(index="broken.mp4")
+    assert set(done["status"]) == {"complete"}
+    assert (done["analysis_s"] > 0).all() and done["batch_worker"].notna().all()
+    assert summary.observations == len(read(out, "observations")) > 0
+    assert summary.video_hours == pytest.approx(done["duration_s"].sum() / 3600)
+    assert len(set(lectures["lecture_id"])) == 4
+
+
+def test_parquet_rows_equal_core_analyze_rows(batch, reference):
+    out, _ = batch
+    lectures = read(out, "lectures").set_index("file_name")
+    obs, students = read(out, "observations"), read(out, "students")
+    ref_lectures = reference.query_df("SELECT * FROM lectures").set_index("file_name")
+    for name in CLIPS:
+        lid, ref_id = int(lectures.loc[name, "lecture_id"]), int(ref_lectures.loc[name, "lecture_id"])
+        for col in ("sha256", "status", "frames_sampled", "duration_s", "settings", "front_yaw", "front_pitch"):
+            assert lectures.loc[name, col] == ref_lectures.loc[name, col], (name, col)
+        got = obs[obs["lecture_id"] == lid].drop(columns="lecture_id").sort_values(["student_id", "frame_index"])
+        want = reference.query_df(
+            "SELECT * FROM observations WHERE lecture_id = ? ORDER BY student_id, frame_index", [ref_id]
+        ).drop(columns="lecture_id")
+        assert len(got) > 0 or name == "face_noface.mov"
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_dtype=False)
+        got_s = students[students["lecture_id"] == lid].drop(columns="lecture_id").sort_values("student_id")
+        want_s = reference.query_df("SELECT * FROM students WHERE lecture_id = ? ORDER BY student_id", [ref_id]).drop(
+            columns="lecture_id"
+        )
+        pd.testing.assert_frame_equal(got_s.reset_index(drop=True), want_s, check_dtype=False)
+
+
+def test_cli_rerun_skips_finished_lectures_and_retries_the_failed_one(batch, clips):
+    out, _ = batch
+    finished = sorted((out / "observations").glob("*.parquet"))
+    mtimes = [p.stat().st_mtime_ns for p in finished]
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "batch", str(clips), "--out", str(out), "--fps", "0.5", "--ray", "auto"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["lectures"] == 4 and result["skipped"] == 3
+    assert result["failed"] == 1 and result["complete"] == 0 and result["observations"] == 0
+    assert "failed: " in proc.stderr and "broken.mp4" in proc.stderr
+    assert [p.stat().st_mtime_ns for p in finished] == mtimes  # finished lectures untouched
+    assert len(read(out, "lectures")) == 4  # the retried failure replaced its own row
+
+
+def _worker_pids(title: str) -> list[int]:
+    """Processes of this machine whose Ray process title is `title` (e.g. mid `analyse`)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[0].decode() == title:
+                    pids.append(int(entry.name))
+            except (OSError, UnicodeDecodeError):
+                continue
+    return pids
+
+
+def test_killed_worker_leaves_no_duplicate_rows(reference, tmp_path):
+    out = tmp_path / "archive"
+    video = fixture("WolfgangLanger_Pexels.mp4")
+    box: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: box.update(summary=run_batch([str(video)], str(out), settings=SETTINGS, workers=1,
+                                                     show_progress=False)),
+    )  # fmt: skip
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        pids = _worker_pids("ray::BatchWorker.analyse")
+        if pids:
+            time.sleep(0.3)  # models are loaded and the video is under way
+            if pids[0] in _worker_pids("ray::BatchWorker.analyse"):
+                os.kill(pids[0], signal.SIGKILL)
+                killed = pids[0]
+        time.sleep(0.02)
+    thread.join(timeout=300)
+    assert killed is not None, "the worker finished before it could be killed"
+    summary = box["summary"]
+    assert (summary.complete, summary.failed) == (1, 0)
+    (result,) = summary.results
+    assert not result.worker.endswith(f":{killed}")  # the restarted worker did the lecture
+    obs = read(out, "observations")
+    assert lecture_file(str(out), "observations", result.lecture_id).endswith("lecture-000001.parquet")
+    assert not obs.duplicated(["lecture_id", "student_id", "frame_index"]).any()
+    assert len(read(out, "lectures")) == 1 and not list(out.glob("*/.*.tmp"))
+    ref_id = int(reference.query_df("SELECT lecture_id FROM lectures WHERE file_name = ?", [video.name]).iloc[0, 0])
+    want = reference.query_df(
+        "SELECT student_id, frame_index FROM observations WHERE lecture_id = ? ORDER BY 1, 2", [ref_id]
+    )
+    got = obs[["student_id", "frame_index"]].sort_values(["student_id", "frame_index"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_archive_opens_read_only_in_the_app(batch, monkeypatch):
+    out, _ = batch
+    db = out / "archive.duckdb"
+    store = Store(db)
+    assert store.read_only
+    lectures = store.list_lectures()
+    assert len(lectures) == 4
+    monkeypatch.setenv("CLASSLENS_DB", str(db))
+    chosen = int(lectures.loc[lectures["file_name"] == "WolfgangLanger_Pexels.mp4", "lecture_id"].iloc[0])
+    at = AppTest.from_file(str(ROOT / "pages" / "dashboard.py"), default_timeout=120)
+    at.session_state["lecture_id"] = chosen
+    at.run()
+    assert not at.exception, at.exception
+    students = store.count_students(chosen)
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Students"] == str(students) and students >= 1
+    assert at.title[0].value == "Dashboard · WolfgangLanger_Pexels.mp4"
+    assert len(at.get("plotly_chart")) >= 3
+    home = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
+    assert not home.exception
+    assert any("read-only archive" in i.value for i in home.info) and not home.get("file_uploader")
+    with pytest.raises(Exception, match="read-only archive"):
+        store.delete_lecture(chosen)
