@@ -73,7 +73,10 @@ def _batch(args: argparse.Namespace) -> int:
     settings = Settings.from_env(fps=args.fps, attention_only=attention_only)
     if args.workers is not None and args.workers < 1:
         raise ClassLensError("--workers must be at least 1.")
-    summary = run_batch(args.sources, args.out, settings=settings, ray_address=args.ray, workers=args.workers)
+    summary = run_batch(
+        args.sources, args.out, settings=settings, ray_address=args.ray, workers=args.workers,
+        retention_days=prefs.retention_days if prefs is not None else 0,
+    )  # fmt: skip
     print(json.dumps(summary.as_json()))
     return 0
 

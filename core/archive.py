@@ -120,6 +120,8 @@ def build(out_uri: str, tables_with_files: set[str], local_dir: Path | None) -> 
             if table in tables_with_files:
                 glob = parquet_glob(out_uri, table).replace("'", "''")
                 sql += f" UNION ALL BY NAME SELECT * FROM read_parquet('{glob}', union_by_name = true)"
+                if table == "lectures":  # deleted by the retention period (core.batch.expire_lectures)
+                    sql += " WHERE status <> 'expired'"
             con.execute(f"CREATE VIEW {table} AS {sql}")
         con.execute(f"CREATE TABLE {MARKER_TABLE} (built_at TIMESTAMP, out_dir VARCHAR, schema_version INTEGER)")
         con.execute(

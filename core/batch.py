@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,6 +45,7 @@ from core.video import VIDEO_SUFFIXES
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
 FINISHED = ("complete", "no_faces")
+EXPIRED = "expired"  # deleted by the retention period: only its row stays, so a rerun skips it
 TABLES = ("observations", "students", "lectures")  # the order a lecture's files are written in
 
 
@@ -362,6 +364,7 @@ def run_batch(
     show_progress: bool = True,
     on_result: Callable[[JobResult], None] | None = None,
     max_task_retries: int = 2,
+    retention_days: int = 0,
 ) -> BatchSummary:
     """Analyse every source into DIR with a pool of Ray actors; returns the summary.
 
@@ -375,6 +378,8 @@ def run_batch(
         show_progress: a progress bar on stderr.
         on_result: called with each lecture's result as it arrives (in the driver).
         max_task_retries: how often a lecture is retried when its worker dies.
+        retention_days: lectures analysed longer ago than this are deleted first (0 = keep);
+            see `expire_lectures`.
     """
     import ray
     from tqdm import tqdm
@@ -386,6 +391,9 @@ def run_batch(
     for table in TABLES:
         fs.create_dir(f"{root}/{table}", recursive=True)
     _remove_temporaries(fs, root)
+    expired = expire_lectures(fs, root, retention_days)
+    if expired and show_progress:
+        print(f"{len(expired)} lecture(s) past the {retention_days}-day retention period deleted", file=sys.stderr)
     done = finished_lectures(fs, root)
     key = settings.analysis_key()
     next_id = max((lid for lid, _ in done.values()), default=0) + 1
@@ -393,7 +401,7 @@ def run_batch(
     jobs: deque[Job] = deque()
     for path in paths:
         known = done.get((path, key))
-        if known and known[1] in FINISHED:
+        if known and known[1] in (*FINISHED, EXPIRED):
             summary.skipped += 1
             continue
         if known:
@@ -478,6 +486,35 @@ def _run_jobs(
         bar.close()
         for actor in actors:
             ray.kill(actor)  # type: ignore[arg-type]
+
+
+def expire_lectures(fs: pafs.FileSystem, root: str, retention_days: int, now: datetime | None = None) -> list[int]:
+    """Delete the rows of lectures analysed more than `retention_days` ago (0 = keep all).
+
+    Their observations and students files go; the lectures row stays with status `expired` and
+    no results, so that rerunning the same command does not analyse the video again (remove the
+    row's file to allow that). The archive's `lectures` view leaves expired rows out.
+    """
+    if retention_days <= 0:
+        return []
+    cutoff = (now or datetime.now()) - timedelta(days=retention_days)
+    expired = []
+    for info in fs.get_file_info(pafs.FileSelector(f"{root}/lectures")):
+        if not info.is_file or info.base_name.startswith(".") or not info.base_name.endswith(".parquet"):
+            continue
+        row = pq.read_table(info.path, filesystem=fs)
+        status, created = row["status"][0].as_py(), row["created_at"][0].as_py()
+        if status not in FINISHED or created is None or created >= cutoff:  # failed rows hold no data
+            continue
+        lecture_id = int(row["lecture_id"][0].as_py())
+        for table in ("observations", "students"):
+            _delete(fs, lecture_file(root, table, lecture_id))
+        row = row.set_column(row.schema.get_field_index("status"), "status", pa.array([EXPIRED]))
+        note = f"deleted after the {retention_days}-day retention period"
+        row = row.set_column(row.schema.get_field_index("error"), "error", pa.array([note]))
+        _write_atomic(fs, info.path, row)
+        expired.append(lecture_id)
+    return expired
 
 
 def _remove_temporaries(fs: pafs.FileSystem, root: str) -> None:

@@ -51,6 +51,11 @@ with st.form("preferences"):
         )
         prefs = new
 st.caption(f"Saved in `{preferences_path(db_str())}` (next to the database).")
+if current_store().read_only:
+    st.caption(
+        "On this archive of a batch run, attention-only and the retention period apply from the next "
+        "`python -m core batch … --out` run into its folder."
+    )
 
 st.subheader("What is stored")
 st.markdown(STORED_STATEMENT.format(db=db_str()))

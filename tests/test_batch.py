@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -22,7 +23,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.batch import lecture_file, run_batch, start_ray
+from core.batch import expire_lectures, lecture_file, open_dir, run_batch, start_ray
 from core.pipeline import analyze
 from core.settings import Settings
 from core.store import Store
@@ -184,6 +185,22 @@ def test_killed_worker_leaves_no_duplicate_rows(reference, tmp_path):
     )
     got = obs[["student_id", "frame_index"]].sort_values(["student_id", "frame_index"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_retention_expires_old_lectures_and_a_rerun_keeps_them_deleted(batch, clips, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(batch[0], out)
+    fs, root, _ = open_dir(str(out))
+    expired = expire_lectures(fs, root, 30, now=datetime.now() + timedelta(days=31))
+    assert len(expired) == 3  # the failed lecture holds no data and stays to be retried
+    assert not list((out / "observations").glob("*.parquet")) and not list((out / "students").glob("*.parquet"))
+    rows = read(out, "lectures")
+    assert sorted(rows["status"]) == ["expired", "expired", "expired", "failed"]
+    summary = run_batch([str(clips)], str(out), settings=SETTINGS, workers=1, show_progress=False)
+    assert (summary.skipped, summary.failed, summary.complete) == (3, 1, 0)
+    store = Store(out / "archive.duckdb")
+    assert store.list_lectures()["file_name"].tolist() == ["broken.mp4"]
+    assert store.query_df("SELECT count(*) AS n FROM observations")["n"][0] == 0
 
 
 def test_archive_opens_read_only_in_the_app(batch, monkeypatch):
