@@ -307,7 +307,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ModuleNotFoundError, ValueError) as exc:
+            hint = ' (Ray Client needs `pip install "ray[client]==2.60.0"`)' if address.startswith("ray://") else ""
+            raise ClassLensError(f"Cannot use the Ray cluster at {address}: {one_line(exc)}{hint}") from exc
         return True
     # Local workers are started by the raylet this call starts: they inherit this environment.
     paths = [str(PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
