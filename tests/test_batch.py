@@ -124,8 +124,9 @@ def test_cli_rerun_skips_finished_lectures_and_retries_the_failed_one(batch, cli
     out, _ = batch
     finished = sorted((out / "observations").glob("*.parquet"))
     mtimes = [p.stat().st_mtime_ns for p in finished]
+    address = ray.get_runtime_context().gcs_address  # the module's Ray: --ray joins it, starts none
     proc = subprocess.run(
-        [sys.executable, "-m", "core", "batch", str(clips), "--out", str(out), "--fps", "0.5", "--ray", "auto"],
+        [sys.executable, "-m", "core", "batch", str(clips), "--out", str(out), "--fps", "0.5", "--ray", address],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -164,7 +165,7 @@ def test_killed_worker_leaves_no_duplicate_rows(reference, tmp_path):
     while killed is None and thread.is_alive() and time.monotonic() < deadline:
         pids = _worker_pids("ray::BatchWorker.analyse")
         if pids:
-            time.sleep(0.3)  # models are loaded and the video is under way
+            time.sleep(0.1)  # the models were loaded in __init__: the video is under way
             if pids[0] in _worker_pids("ray::BatchWorker.analyse"):
                 os.kill(pids[0], signal.SIGKILL)
                 killed = pids[0]
