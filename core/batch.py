@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from core import archive
 from core.errors import ClassLensError, UnreadableVideo
 from core.settings import PROJECT_ROOT, Settings
+from core.store import Store
 from core.video import VIDEO_SUFFIXES
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -160,16 +161,13 @@ def _delete(fs: pafs.FileSystem, path: str) -> None:
 
 
 def export_lecture(
-    store: object, scratch_id: int, job: Job, fs: pafs.FileSystem, root: str, *, analysis_s: float, worker: str
+    store: Store, scratch_id: int, job: Job, fs: pafs.FileSystem, root: str, *, analysis_s: float, worker: str
 ) -> tuple[str, str | None, int, float]:
     """Copy one lecture from a private Store into DIR's Parquet files: (status, error, rows, duration).
 
     Observations and students are written first, the lectures row last (it marks the lecture
     done); a lecture that did not finish has its data files removed, so only its row remains.
     """
-    from core.store import Store
-
-    assert isinstance(store, Store)
     with store.connect() as con:
         lecture = con.sql(
             "SELECT * REPLACE (CAST($id AS INTEGER) AS lecture_id), CAST($path AS VARCHAR) AS path, "
@@ -201,8 +199,6 @@ def export_lecture(
 
 def record_failure(job: Job, settings: Settings, error: str, out: str, *, worker: str = "") -> JobResult:
     """Write a failed lecture's row (and remove any data files of an earlier attempt)."""
-    from core.store import Store
-
     fs, root, _ = open_dir(out)
     with tempfile.TemporaryDirectory(prefix="classlens-failed-") as tmp:
         store = Store(Path(tmp) / "failed.duckdb")
@@ -254,7 +250,6 @@ class BatchWorker:
     def analyse(self, job: Job) -> JobResult:
         """Analyse one lecture into a private DuckDB file, then export its rows to DIR."""
         from core.pipeline import analyze
-        from core.store import Store
 
         scratch = self.scratch_root / f"lecture-{job.lecture_id:06d}"
         scratch.mkdir(parents=True, exist_ok=True)
@@ -263,10 +258,7 @@ class BatchWorker:
         try:
             video = self._local_copy(job.source, scratch)
             result = analyze(video, store, self.settings, models=self.models, display_name=_file_name(job.source))
-        except ClassLensError as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            return record_failure(job, self.settings, one_line(exc), self.out, worker=self.name)
-        except Exception as exc:  # a bug on one video must not stop the batch: record it, go on
+        except Exception as exc:  # unreadable file (ClassLensError) or a bug: record it, go on
             shutil.rmtree(scratch, ignore_errors=True)
             return record_failure(job, self.settings, one_line(exc), self.out, worker=self.name)
         analysis_s = time.perf_counter() - started
@@ -442,7 +434,7 @@ def _run_jobs(
     max_task_retries: int,
 ) -> None:
     import ray
-    from ray.exceptions import RayError
+    from ray.exceptions import RayActorError, RayError
     from tqdm import tqdm
 
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -470,9 +462,11 @@ def _run_jobs(
                 free.append(actor)
                 try:
                     result: JobResult = ray.get(ref)
-                except RayError as exc:  # the worker died on every attempt (e.g. out of memory)
+                except RayActorError as exc:  # the worker died on every attempt (e.g. out of memory)
                     reason = f"the worker died {max_task_retries + 1} times on this video: {one_line(exc)[:200]}"
                     result = record_failure(job, settings, reason, out)
+                except RayError as exc:  # e.g. DIR could not be written: the worker's own exception
+                    result = record_failure(job, settings, one_line(getattr(exc, "cause", None) or exc)[:300], out)
                 summary.results.append(result)
                 if result.status in FINISHED:
                     summary.complete += 1
@@ -484,7 +478,7 @@ def _run_jobs(
                 if on_result is not None:
                     on_result(result)
                 hours = (time.perf_counter() - started) / 3600
-                bar.set_postfix_str(f"{summary.video_hours / hours:.1f} video h/h" if hours > 0 else "")
+                bar.set_postfix_str(f"{summary.video_hours / hours:.1f} video h/h" if hours > 0 else "", refresh=False)
                 bar.update(1)
     finally:
         bar.close()
