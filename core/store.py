@@ -498,9 +498,10 @@ class Store:
         )
 
     def present_rows(self, lecture_id: int) -> pd.DataFrame:
-        """The present observations' student_id, person_score and face box (for `not_students`)."""
+        """The present observations' boxes and body state (for `core.vision.tracking.not_students`)."""
         return self.query_df(
-            "SELECT student_id, person_score, x1, y1, x2, y2 FROM observations "
+            "SELECT student_id, person_score, x1, y1, x2, y2, sx1, sy1, sx2, sy2, head_down, head_turned, "
+            "hand_raised, posture FROM observations "
             "WHERE lecture_id = ? AND coalesce(present, true)",
             [lecture_id],
         )

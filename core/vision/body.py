@@ -11,8 +11,10 @@ grows downwards; a keypoint counts when its visibility is at least `VISIBLE`):
 - head_turned: the nose is off the ears' midpoint by more than `TURNED_RATIO` of the ear
   distance, or only one ear shows and the nose is off the shoulders' midpoint by more than
   `TURNED_RATIO` sw, or no eye and no nose shows while the shoulders do (back of the head).
-- hand_raised: a wrist above the nose (or eyes) and its elbow above the shoulder line or not seen.
-  Resting the chin on a hand keeps the wrist under the nose, so it is not a raised hand.
+- hand_raised: a wrist more than `RAISED_MARGIN` sw above its shoulder and either off to the side
+  of the head (more than `RAISED_ASIDE` sw from the nose) or high above it (`RAISED_ASIDE` sw
+  over the nose). A chin resting on a hand, or a hand at the mouth, keeps the wrist in front of
+  the face, so it is not a raised hand.
 - posture: "slumped" when the head sinks to less than `SLUMPED_NECK` sw above the shoulders,
   "leaning" when the shoulder line tilts more than `LEAN_DEG` degrees or the head is more than
   `LEAN_SHIFT` sw to the side of the shoulders' midpoint, else "upright".
@@ -33,6 +35,8 @@ SLUMPED_NECK = 0.12
 TURNED_RATIO = 0.3
 LEAN_DEG = 12.0
 LEAN_SHIFT = 0.35
+RAISED_MARGIN = 0.15
+RAISED_ASIDE = 0.5
 
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, L_SH, R_SH, L_ELB, R_ELB, L_WR, R_WR = range(11)
 
@@ -109,17 +113,16 @@ def body_state(k: np.ndarray | None) -> tuple[bool | None, bool | None, bool | N
     else:
         head_turned = None
 
-    top = None
-    if nose is not None:
-        top = nose[1]
-    elif eyes is not None:
-        top = eyes[1]
     hand_raised = None
-    if top is not None:
+    if face_ref is not None:
+        head_x, head_y = float(face_ref[0]), float(nose[1] if nose is not None else face_ref[1])
         hand_raised = False
-        for wr, el, sh in ((L_WR, L_ELB, L_SH), (R_WR, R_ELB, R_SH)):
-            if _seen(k, wr) and k[wr, 1] < top and (not _seen(k, el) or k[el, 1] < k[sh, 1]):
-                hand_raised = True
+        for wr, sh in ((L_WR, L_SH), (R_WR, R_SH)):
+            if not _seen(k, wr) or k[wr, 1] > k[sh, 1] - RAISED_MARGIN * sw:
+                continue
+            aside = abs(float(k[wr, 0]) - head_x) > RAISED_ASIDE * sw
+            high = float(k[wr, 1]) < head_y - RAISED_ASIDE * sw
+            hand_raised = hand_raised or aside or high
 
     posture = None
     if neck is not None:

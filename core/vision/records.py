@@ -51,6 +51,11 @@ class StudentObservation:
     posture: str | None = None
     attention: float | None = None
 
+    @classmethod
+    def from_face(cls, face: FaceObservation) -> StudentObservation:
+        """A present student known only by this face (track id and time taken from it)."""
+        return cls(face.frame_index, face.t, track_id=face.track_id, face=face, attention=face.attention)
+
     @property
     def face_visible(self) -> bool:
         return self.face is not None
