@@ -36,7 +36,7 @@ OBSERVATION_COLUMNS = (
     *EMOTION_COLUMNS, "dominant_emotion", "dominant_conf",
     "yaw", "pitch", "roll", "eyes_open", "gaze_x", "gaze_y", "attention",
     "present", "face_visible", "head_down", "head_turned", "hand_raised", "posture",
-    "sx1", "sy1", "sx2", "sy2", "person_score",
+    "sx1", "sy1", "sx2", "sy2", "person_score", "face_change",
 )  # fmt: skip
 # Per-student state every sample (schema 4); NULL in rows written before (they were all faces).
 STUDENT_COLUMNS = ("present", "face_visible", "head_down", "head_turned", "hand_raised", "posture")
@@ -143,7 +143,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3 -> 4: students, not faces. One row per known student per sample: present or not, the
     # student box (body) and pose-model score, whether the face is visible (face columns are NULL
-    # when not), and the body state read from keypoints. Older rows (faces) keep NULL here.
+    # when not), the body state read from keypoints, and how much the face changed since the
+    # student's previous face (a still picture scores ~0). Older rows (faces) keep NULL here.
     """
     ALTER TABLE observations ADD COLUMN present BOOLEAN;
     ALTER TABLE observations ADD COLUMN face_visible BOOLEAN;
@@ -156,6 +157,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE observations ADD COLUMN sx2 REAL;
     ALTER TABLE observations ADD COLUMN sy2 REAL;
     ALTER TABLE observations ADD COLUMN person_score REAL;
+    ALTER TABLE observations ADD COLUMN face_change REAL;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -500,8 +502,7 @@ class Store:
     def present_rows(self, lecture_id: int) -> pd.DataFrame:
         """The present observations' boxes and body state (for `core.vision.tracking.not_students`)."""
         return self.query_df(
-            "SELECT student_id, person_score, x1, y1, x2, y2, sx1, sy1, sx2, sy2, head_down, head_turned, "
-            "hand_raised, posture FROM observations "
+            "SELECT student_id, person_score, face_change, x1, y1, x2, y2 FROM observations "
             "WHERE lecture_id = ? AND coalesce(present, true)",
             [lecture_id],
         )
@@ -736,10 +737,11 @@ def observations_frame(lecture_id: int, students: list[StudentObservation]) -> p
     data["posture"] = pd.array([s.posture for s in students], dtype="string")
     data["sx1"], data["sy1"], data["sx2"], data["sy2"] = sboxes[:, 0], sboxes[:, 1], sboxes[:, 2], sboxes[:, 3]
     data["person_score"] = opt([s.person_score for s in students])
+    data["face_change"] = opt([s.face_change for s in students])
     df = pd.DataFrame(data)
     # NaN would be stored as a float NaN; nullable dtypes store SQL NULL for "not measured".
     nullable = [
         "x1", "y1", "x2", "y2", "det_score", *EMOTION_COLUMNS, "dominant_conf", "yaw", "pitch", "roll",
-        "eyes_open", "gaze_x", "gaze_y", "attention", "sx1", "sy1", "sx2", "sy2", "person_score",
+        "eyes_open", "gaze_x", "gaze_y", "attention", "sx1", "sy1", "sx2", "sy2", "person_score", "face_change",
     ]  # fmt: skip
     return df.astype({c: "Float32" for c in nullable})

@@ -17,6 +17,20 @@ from core.vision.students import StudentFinder
 from core.vision.tracking import StudentTracker
 
 
+def face_thumbnail(rgb: np.ndarray, box: tuple[float, float, float, float], side: int = 16) -> np.ndarray | None:
+    """A contrast-normalised (side, side) gray thumbnail of a face (in memory only, never stored)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x1, y1 = max(0, round(box[0])), max(0, round(box[1]))
+    x2, y2 = min(w, round(box[2])), min(h, round(box[3]))
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2GRAY)
+    t = cv2.resize(gray, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return (t - t.mean()) / (t.std() + 1e-3)
+
+
 def _with_faces(result: FrameResult, faces: list[FaceObservation]) -> FrameResult:
     """`result` with its students' faces replaced by `faces` (matched by track id)."""
     by_id = {f.track_id: f for f in faces}
@@ -50,16 +64,32 @@ class FrameAnalyser:
             from core.lecture_identity import IdentityAnalyser
 
             self.describers.append(IdentityAnalyser(models.embedder))  # type: ignore[attr-defined]
+        self._thumbs: dict[int, np.ndarray] = {}  # each student's latest face thumbnail
 
     def locate(self, rgb: np.ndarray, frame_index: int, t: float) -> FrameResult:
         """Students of one frame with ids, body state, face box, head pose and eyes."""
         found = self.finder.find(rgb, frame_index, t)
-        students: list[StudentObservation] = self.tracker.update(found, frame_index, t)
+        students: list[StudentObservation] = [
+            self._face_change(rgb, s) for s in self.tracker.update(found, frame_index, t)
+        ]
         result = FrameResult(frame_index, t, students)
         if self.pose is not None and result.faces:
             (faces,) = self.pose.analyse([(rgb, result.faces)])
             result = _with_faces(result, faces)
         return result
+
+    def _face_change(self, rgb: np.ndarray, student: StudentObservation) -> StudentObservation:
+        """Set `face_change` against the student's previous face thumbnail (see StudentObservation)."""
+        if student.face is None or student.track_id is None:
+            return student
+        thumb = face_thumbnail(rgb, student.face.box)
+        if thumb is None:
+            return student
+        prev = self._thumbs.get(student.track_id)
+        self._thumbs[student.track_id] = thumb
+        if prev is None:
+            return student
+        return replace(student, face_change=float(np.abs(thumb - prev).mean()))
 
     def describe(self, batch: list[tuple[np.ndarray, FrameResult]]) -> list[FrameResult]:
         """Emotion and identity for the visible faces of several located frames (one model call)."""

@@ -34,6 +34,10 @@ class StudentObservation:
         present: False for a known student not found at this moment.
         head_down, head_turned, hand_raised: body state from the keypoints (None = cannot tell).
         posture: one of `POSTURES`, or None when shoulders and head are not both visible.
+        face_change: how much the face's appearance changed since this student's previous
+            face (mean absolute difference of contrast-normalised 16x16 gray thumbnails; 0 for
+            identical pixels, 0.15-1 for a live face); None without a face or a previous one.
+            Only this number is kept, never the thumbnail: a picture on the wall scores ~0.
         attention: score in [0, 1]; None when it cannot be judged (never 0 for "not seen").
     """
 
@@ -49,6 +53,7 @@ class StudentObservation:
     head_turned: bool | None = None
     hand_raised: bool | None = None
     posture: str | None = None
+    face_change: float | None = None
     attention: float | None = None
 
     @classmethod

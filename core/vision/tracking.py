@@ -17,11 +17,12 @@ from core.track import IouTracker, TrackState
 from core.vision.body import head_region
 from core.vision.records import Box, StudentObservation
 
-# A head with no body (no shoulders) whose centre moved less than this fraction of its width over
-# the whole lecture (at least `STATIC_MIN_SAMPLES` samples) is a picture (poster, screen, photo).
-# Detector boxes of a still picture jitter by 1-2 px; a 34 px poster face moved 6%.
-STATIC_MOVE = 0.1
-STATIC_MIN_SAMPLES = 5
+# A face whose median `face_change` over at least `STILL_MIN_CHANGES` comparisons is below this
+# is a picture. Measured at 1 sample/s: a poster face 0.0 (0.38 when its box shifted a pixel row),
+# live faces 0.10-1.0 per sample with medians 0.15-0.6 (classroom.gif, the Intel head-pose GIF of a
+# man sitting still, WolfgangLanger_Pexels.mp4).
+STILL_FACE = 0.08
+STILL_MIN_CHANGES = 4
 # In a lecture of at least `NOISE_MIN_SAMPLES` samples, a student present in at most this share of
 # them (and at least once) is a detector mistake.
 NOISE_SHARE = 0.02
@@ -107,41 +108,26 @@ def not_students(rows: pd.DataFrame, samples: int) -> list[int]:
     """Student ids that are not students, from a lecture's present rows.
 
     Args:
-        rows: one row per present observation with columns student_id, the face box x1, y1, x2,
-            y2 (NaN without a face), the student box sx1, sy1, sx2, sy2 and the body state
-            head_down, head_turned, hand_raised, posture (all NULL when no shoulders showed).
+        rows: one row per present observation with columns student_id and face_change (NaN
+            without a face or a previous one; see `StudentObservation.face_change`).
         samples: sampled moments in the lecture.
 
     Returns:
-        Pictures: a face seen in at least `STATIC_MIN_SAMPLES` samples that never moved (its
-        centre within `STATIC_MOVE` of its width), with no body or a body that never moved
-        either: posters, screens, photos (the pose model also "sees" a person in a portrait).
-        A student whose face never shows (head down throughout) is never judged a picture. And
-        detector noise: present in at most `NOISE_SHARE` of a lecture of at least
-        `NOISE_MIN_SAMPLES` samples.
+        Pictures: a face whose appearance did not change (median `face_change` below
+        `STILL_FACE` over at least `STILL_MIN_CHANGES` comparisons): posters, photos, a frozen
+        screen. Geometry cannot tell them apart (a person sitting still moves less than a
+        detector's box jitters, and the pose model also "sees" a body in a portrait); pixels can.
+        A student whose face never shows is never judged a picture. And detector noise: present
+        in at most `NOISE_SHARE` of a lecture of at least `NOISE_MIN_SAMPLES` samples.
     """
     out = []
-    body_cols = ["head_down", "head_turned", "hand_raised", "posture"]
     for sid, g in rows.groupby("student_id"):
         n = len(g)
         if samples >= NOISE_MIN_SAMPLES and n <= max(1, NOISE_SHARE * samples):
             out.append(int(sid))
             continue
-        face = g[["x1", "y1", "x2", "y2"]]
-        if face.notna().all(axis=1).sum() < STATIC_MIN_SAMPLES or not _static(face):
-            continue
-        no_body = not g[body_cols].notna().to_numpy().any()
-        if no_body or _static(g[["sx1", "sy1", "sx2", "sy2"]]):
+        change = g["face_change"].to_numpy(dtype=float, na_value=np.nan)
+        change = change[np.isfinite(change)]
+        if len(change) >= STILL_MIN_CHANGES and float(np.median(change)) < STILL_FACE:
             out.append(int(sid))
     return sorted(out)
-
-
-def _static(boxes: pd.DataFrame) -> bool:
-    """True when the known boxes' centre stayed within `STATIC_MOVE` of their width."""
-    b = boxes.to_numpy(dtype=float)
-    b = b[np.isfinite(b).all(axis=1)]
-    if len(b) < STATIC_MIN_SAMPLES:
-        return False
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    width = float(np.median(b[:, 2] - b[:, 0]))
-    return max(np.ptp(cx), np.ptp(cy)) < STATIC_MOVE * max(width, 1.0)
