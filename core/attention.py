@@ -1,21 +1,26 @@
-"""Attention (concentration) score per observation and per student-minute.
+"""Attention (concentration) score per observation, from what is visible.
 
-Formula (also in the README):
+Computed for every present student at every sample, in [0, 1]; NULL (None) when the student is
+not present: "not visible" is its own state, never 0. Formula (also in the README):
 
-    attention = head · (0.5 + 0.5 · eyes) · (1 − 0.3 · fatigue) · (1 − 0.2 · distress)
+    face visible:   attention = head · (0.5 + 0.5 · eyes) · (1 − 0.3 · fatigue) · (1 − 0.2 · distress)
+    body only:      attention = body
+    hand raised:    attention = 1
 
 - head: 1 while the head points inside a cone of `cone_deg` (default 20°) around the lecture's
   "front" direction, falling linearly to 0 at `3 · cone_deg`. The front is calibrated per lecture
-  as the median (yaw, pitch) of all its observations — the class's own dominant head direction,
-  since cameras sit in different places — unless set by hand. Unknown pose counts as 1.
+  as the median (yaw, pitch) of its visible faces — the class's own dominant head direction,
+  since cameras sit in different places — unless set by hand. Unknown pose counts as 1. A face
+  pitched below the front while the class is writing (see below) counts as 1.
 - eyes: openness in [0, 1] (0 = closed); unknown counts as 1.
 - fatigue: 1 during a long eye closure (eyes closed for at least `closure_s`, default 1.5 s, in
   consecutive samples of one student), else 0.
 - distress: p_sad + p_fear from the emotion model; 0 in attention-only mode (no emotions), so the
   score works without emotion inference.
-
-Per student per minute, samples where the face is absent count as 0 (face present is part of
-attention): minute score = sum of the minute's attention / samples expected in that minute.
+- body (no face visible, from the pose model's keypoints): head turned away `HEAD_TURNED_SCORE`
+  (0.3); head down `HEAD_DOWN_ALONE_SCORE` (0.5) when alone, 1 while the class is writing; else 1.
+- the class is writing at a moment when at least `CLASS_DOWN_SHARE` (half) of the present students
+  whose head state is known have their head down: heads down with the class is not inattention.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import pandas as pd
 CONE_DEG = 20.0
 CLOSURE_S = 1.5
 EYES_CLOSED_BELOW = 0.3
+HEAD_TURNED_SCORE = 0.3
+HEAD_DOWN_ALONE_SCORE = 0.5
+CLASS_DOWN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -81,20 +89,52 @@ def _close_run(flags: np.ndarray, idx: np.ndarray, t: np.ndarray, closure_s: flo
         flags[idx] = 1.0
 
 
+def class_head_down_share(frame_index: np.ndarray, present: np.ndarray, head_down: np.ndarray) -> np.ndarray:
+    """For each row, the share of present students with a known head state whose head is down in
+    the same frame (NaN where nobody's head state is known)."""
+    df = pd.DataFrame({"f": frame_index, "down": np.where(present, head_down, np.nan)})
+    share = df.groupby("f")["down"].transform("mean")
+    return share.to_numpy(dtype=float)
+
+
 def attention_scores(obs: pd.DataFrame, front: Front | None) -> np.ndarray:
-    """Attention in [0, 1] for each row of `obs` (columns student_id, t, yaw, pitch, eyes_open and,
-    when emotions were inferred, p_sad, p_fear)."""
-    yaw = obs["yaw"].to_numpy(dtype=float, na_value=np.nan)
-    pitch = obs["pitch"].to_numpy(dtype=float, na_value=np.nan)
-    eyes = np.clip(obs["eyes_open"].to_numpy(dtype=float, na_value=np.nan), 0, 1)
+    """Attention for each row of `obs`: in [0, 1], NaN where the student is not present.
+
+    Args:
+        obs: columns student_id, frame_index, t, yaw, pitch, eyes_open; optional present,
+            face_visible, head_down, head_turned, hand_raised (schema 4; missing or NULL = an
+            older face row: present, face visible) and p_sad, p_fear when emotions were inferred.
+        front: the lecture's front direction (None: head term 1).
+    """
+    n = len(obs)
+
+    def col(name: str, default: float) -> np.ndarray:
+        if name not in obs:
+            return np.full(n, default)
+        return obs[name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+    present = np.nan_to_num(col("present", 1.0), nan=1.0) > 0.5
+    face = np.nan_to_num(col("face_visible", 1.0), nan=1.0) > 0.5
+    head_down = col("head_down", np.nan)
+    turned = col("head_turned", np.nan)
+    raised = np.nan_to_num(col("hand_raised", 0.0), nan=0.0) > 0.5
+    yaw, pitch = col("yaw", np.nan), col("pitch", np.nan)
+    eyes = np.clip(col("eyes_open", np.nan), 0, 1)
+
+    writing = class_head_down_share(obs["frame_index"].to_numpy(), present, head_down) >= CLASS_DOWN_SHARE
     head = head_term(yaw, pitch, front)
+    if front is not None:
+        looking_down = np.nan_to_num(pitch - front.pitch, nan=0.0) < -CONE_DEG  # pitch < 0: down
+        head = np.where(writing & looking_down, 1.0, head)
     eyes_term = 0.5 + 0.5 * np.nan_to_num(eyes, nan=1.0)
     fatigue = fatigue_flags(obs["student_id"].to_numpy(), obs["t"].to_numpy(dtype=float), eyes)
-    if "p_sad" in obs and "p_fear" in obs:
-        distress = np.nan_to_num(
-            obs["p_sad"].to_numpy(dtype=float, na_value=np.nan) + obs["p_fear"].to_numpy(dtype=float, na_value=np.nan),
-            nan=0.0,
-        )
-    else:
-        distress = np.zeros(len(obs))
-    return np.clip(head * eyes_term * (1 - 0.3 * fatigue) * (1 - 0.2 * distress), 0, 1)
+    distress = np.nan_to_num(col("p_sad", np.nan) + col("p_fear", np.nan), nan=0.0)
+    face_score = head * eyes_term * (1 - 0.3 * fatigue) * (1 - 0.2 * distress)
+
+    body = np.ones(n)
+    body = np.where(head_down == 1, np.where(writing, 1.0, HEAD_DOWN_ALONE_SCORE), body)
+    body = np.where(turned == 1, HEAD_TURNED_SCORE, body)
+
+    score = np.where(face, face_score, body)
+    score = np.where(raised, 1.0, score)
+    return np.where(present, np.clip(score, 0, 1), np.nan)

@@ -81,7 +81,7 @@ def finish_identities(store: Store, lecture_id: int) -> dict[int, str | None]:
     overlaps = store.query_df(
         "SELECT DISTINCT a.student_id AS a, b.student_id AS b FROM observations a JOIN observations b "
         "ON a.lecture_id = b.lecture_id AND a.frame_index = b.frame_index AND a.student_id < b.student_id "
-        "WHERE a.lecture_id = ?",
+        "WHERE a.lecture_id = ? AND coalesce(a.present, true) AND coalesce(b.present, true)",
         [lecture_id],
     )
     merge = cluster_tracks(

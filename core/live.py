@@ -6,7 +6,8 @@ Three threads meet here (streamlit-webrtc's design):
   frame as the newest one (older unprocessed frames are dropped: latest frame wins) and draws
   the latest known boxes, so the picture stays smooth whatever the models cost;
 - a worker thread (`LiveAnalyser.start`) takes the newest frame at most `sample_fps` times a
-  second and runs detector, tracker, emotion and head pose on it;
+  second and runs the same `core.vision.frame.FrameAnalyser` as recorded lectures on it
+  (students, ids, faces, head pose and eyes, emotion, body state);
 - the page's main loop calls `LiveLecture.flush()` which drains the finished observations under
   the lock and appends them to DuckDB (the one writer), and `close()` when the camera stops.
 
@@ -28,11 +29,11 @@ import cv2
 import numpy as np
 import torch
 
-from core.faces import FaceObservation
-from core.pipeline import FaceAnalyser, Models, update_attention
+from core.pipeline import Models, update_attention
 from core.settings import Settings
 from core.store import Store
-from core.track import IouTracker
+from core.vision.frame import FrameAnalyser
+from core.vision.records import StudentObservation
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class LiveAnalyser:
     """Per viewer: hands camera frames to a model worker and results back, thread-safely.
 
     Args:
-        models: shared loaded models (detector, per-face analysers, pose estimator).
+        models: shared loaded models (pose model, face detector, per-face models).
         settings: tracker settings and `fps` (observations per second, as for recorded lectures).
         clock: time source (seconds), injectable for tests.
     """
@@ -83,26 +84,16 @@ class LiveAnalyser:
         self._new_frame = threading.Condition(self._lock)
         self._latest: tuple[np.ndarray, int, float] | None = None
         self._last_rgb: np.ndarray | None = None
-        self._overlay: list[FaceObservation] = []
-        self._pending: list[FaceObservation] = []
+        self._overlay: list[StudentObservation] = []
+        self._pending: list[StudentObservation] = []
         self._new_students: dict[int, float] = {}
         self._labels: dict[int, str] = {}
         self._frame_counter = 0
         self._last_sample_t = -1e9
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.tracker = IouTracker(settings.track_iou, settings.track_max_gap_s)
-        self.stages = self._stages(models)
+        self.frames = FrameAnalyser(models, settings, identify=False)
         self.stats = LiveStats()
-
-    @staticmethod
-    def _stages(models: Models) -> list[FaceAnalyser]:
-        stages: list[FaceAnalyser] = list(models.analysers)
-        if models.pose_estimator is not None:
-            from core.face_pose import PoseAnalyser
-
-            stages.append(PoseAnalyser(models.pose_estimator))
-        return stages
 
     # -- video thread --------------------------------------------------------------------------
     def recv(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -120,7 +111,7 @@ class LiveAnalyser:
             overlay = list(self._overlay)
             labels = dict(self._labels)
             self._new_frame.notify()
-        out = av.VideoFrame.from_ndarray(draw_faces(rgb, overlay, labels), format="rgb24")
+        out = av.VideoFrame.from_ndarray(draw_students(rgb, overlay, labels), format="rgb24")
         out.pts = frame.pts
         if frame.time_base is not None:
             out.time_base = frame.time_base
@@ -182,35 +173,42 @@ class LiveAnalyser:
             return False
         rgb, index, t = due
         t0 = time.perf_counter()
-        faces = self.models.detector.detect(rgb, index, t)
-        faces = self.tracker.update(faces)
-        batch: list[tuple[np.ndarray, list[FaceObservation]]] = [(rgb, faces)]
-        for stage in self.stages:
-            batch = [(rgb, out) for out in stage.analyse(batch)]
-        faces = batch[0][1]
+        students = self.frames.analyse(rgb, index, t).students
         elapsed = time.perf_counter() - t0
         with self._lock:
-            for f in faces:
-                assert f.track_id is not None
-                if f.track_id not in self._labels:
-                    self._labels[f.track_id] = f"Student {len(self._labels) + 1}"
-                    self._new_students[f.track_id] = f.t
-            self._overlay = faces
-            self._pending.extend(faces)
+            for s in students:
+                assert s.track_id is not None
+                if s.present and s.track_id not in self._labels:
+                    self._labels[s.track_id] = f"Student {len(self._labels) + 1}"
+                    self._new_students[s.track_id] = s.t
+            self._overlay = [s for s in students if s.present]
+            self._pending.extend(students)
             self.stats.frames_analysed += 1
             self.stats.model_seconds += elapsed
         return True
 
     # -- main loop thread ----------------------------------------------------------------------
-    def drain(self) -> tuple[list[FaceObservation], dict[int, float], float, int]:
+    def drain(self) -> tuple[list[StudentObservation], dict[int, float], float, int]:
         """Observations finished since the last call, new students (id -> first time), the
         time of the last analysed frame and the number of analysed frames so far."""
         with self._lock:
-            faces, self._pending = self._pending, []
+            students, self._pending = self._pending, []
             new, self._new_students = self._new_students, {}
-            return faces, new, self._last_sample_t, self.stats.frames_analysed
+            return students, new, self._last_sample_t, self.stats.frames_analysed
 
-    def latest_faces(self) -> list[FaceObservation]:
+    def latest_heads(self) -> list[tuple[float, float, float, float]]:
+        """Boxes to blur in a snapshot: every visible face and every student's head region."""
+        from core.vision.body import head_region
+
+        boxes = []
+        for s in self.latest_students():
+            if s.face is not None:
+                boxes.append(s.face.box)
+            if s.box is not None and s.has_body:
+                boxes.append(head_region(s.keypoints, s.box))
+        return boxes
+
+    def latest_students(self) -> list[StudentObservation]:
         with self._lock:
             return list(self._overlay)
 
@@ -220,16 +218,26 @@ class LiveAnalyser:
             return None if self._last_rgb is None else self._last_rgb.copy()
 
 
-def draw_faces(rgb: np.ndarray, faces: list[FaceObservation], labels: dict[int, str]) -> np.ndarray:
-    """A copy of the frame with each face's box, student label and top emotion drawn."""
+def draw_students(rgb: np.ndarray, students: list[StudentObservation], labels: dict[int, str]) -> np.ndarray:
+    """A copy of the frame with each student's box and label, their face box and top emotion."""
     out = np.ascontiguousarray(rgb).copy()
-    for f in faces:
-        x1, y1, x2, y2 = (round(v) for v in f.box)
+    for s in students:
+        box = s.box if s.box is not None else (s.face.box if s.face is not None else None)
+        if box is None:
+            continue
+        x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), (59, 111, 216), 2)
-        text = labels.get(f.track_id or -1, "face")
-        dom = f.dominant_emotion
-        if dom is not None:
-            text += f" {dom[0]} {dom[1]:.0%}"
+        text = labels.get(s.track_id or -1, "student")
+        if s.face is not None:
+            fx1, fy1, fx2, fy2 = (round(v) for v in s.face.box)
+            cv2.rectangle(out, (fx1, fy1), (fx2, fy2), (255, 196, 0), 1)
+            dom = s.face.dominant_emotion
+            if dom is not None:
+                text += f" {dom[0]} {dom[1]:.0%}"
+        if s.hand_raised:
+            text += " hand up"
+        elif s.head_down:
+            text += " head down"
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         top = max(0, y1 - th - 8)
         cv2.rectangle(out, (x1, top), (x1 + tw + 6, top + th + 8), (59, 111, 216), -1)
@@ -265,16 +273,16 @@ class LiveLecture:
 
     def flush(self, analyser: LiveAnalyser) -> int:
         """Append what the analyser finished since the last flush; returns rows appended."""
-        faces, new_students, last_t, frames = analyser.drain()
-        if not faces and not new_students and frames == self.frames:
+        students, new_students, last_t, frames = analyser.drain()
+        if not students and not new_students and frames == self.frames:
             self.store.heartbeat(self.lecture_id)  # the camera runs, nothing new: still alive
             return 0
         self.last_t, self.frames = max(self.last_t, last_t), frames
         self.store.append(
-            self.lecture_id, faces, progress_t=self.last_t, frames_sampled=frames, new_students=new_students
+            self.lecture_id, students, progress_t=self.last_t, frames_sampled=frames, new_students=new_students
         )
-        self.observations += len(faces)
-        return len(faces)
+        self.observations += len(students)
+        return len(students)
 
     def close(self, analyser: LiveAnalyser | None = None) -> str:
         """Final flush, attention for every row, duration, then status complete / no_faces."""
@@ -289,13 +297,18 @@ class LiveLecture:
 
 
 def finish_live_lecture(store: Store, lecture_id: int, settings: Settings, warnings: list[str] | None = None) -> str:
-    """Attention for every row, the duration, then status complete / no_faces; returns the status."""
+    """Pictures and noise dropped, attention for every row, the duration, then status complete /
+    no_faces; returns the status."""
+    from core.vision.tracking import not_students
+
+    lecture = store.lecture(lecture_id)
+    store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
     update_attention(store, lecture_id, settings)
     lecture = store.lecture(lecture_id)
     duration = max(0.0, lecture.progress_t) + 1.0 / settings.fps if lecture.frames_sampled else 0.0
     with store.transaction() as con:
         con.execute("UPDATE lectures SET duration_s = ? WHERE lecture_id = ?", [duration, lecture_id])
-    status = "complete" if store.count_observations(lecture_id) else "no_faces"
+    status = "complete" if store.count_students(lecture_id) else "no_faces"
     store.set_status(lecture_id, status, warnings=warnings)
     return status
 

@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from core.detect import FaceDetector, make_detector
 from core.errors import ClassLensError
-from core.face_pose import PoseAnalyser
 from core.faces import FaceObservation
 from core.lecture_identity import embedding_sums
 from core.settings import Settings
 from core.store import Store
-from core.track import IouTracker
 from core.video import DecodeReport, Frame, prefetch, probe, sample_frames
+from core.vision.frame import FrameAnalyser
+from core.vision.records import FrameResult, StudentObservation
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +78,17 @@ class Models:
 
     Attributes:
         detector: the face detector.
+        pose_model: the people/keypoints model that finds students (models.yolo_pose.YoloPose).
         analysers: stateless per-face stages (emotion), shared by concurrent runs.
         pose_estimator: head pose / eyes estimator, or None when pose is off.
         embedder: face embedder for identity, or None when identification is off.
     """
 
     detector: FaceDetector
+    pose_model: object
     analysers: list[FaceAnalyser]
     pose_estimator: object | None = None
     embedder: object | None = None
-
-    def run_analysers(self) -> list[FaceAnalyser]:
-        """The stages of one run: the shared ones plus fresh per-track stateful ones."""
-        stages = list(self.analysers)
-        if self.pose_estimator is not None:
-            from core.face_pose import PoseAnalyser
-
-            stages.append(PoseAnalyser(self.pose_estimator))
-        if self.embedder is not None:
-            from core.lecture_identity import IdentityAnalyser
-
-            stages.append(IdentityAnalyser(self.embedder))
-        return stages
 
 
 def load_models(settings: Settings) -> Models:
@@ -126,7 +116,10 @@ def load_models(settings: Settings) -> Models:
 
         embedder = default_embedder()
     detector = make_detector(settings.detector, settings.min_face, settings.detect_max_side, settings.det_threshold)
-    return Models(detector, analysers, pose_estimator, embedder)
+    from models.yolo_pose import YoloPose
+
+    pose_model = YoloPose(settings.person_side, settings.person_threshold)
+    return Models(detector, pose_model, analysers, pose_estimator, embedder)
 
 
 def file_sha256(path: Path) -> str:
@@ -210,48 +203,42 @@ def _run(
     started: float,
 ) -> AnalysisResult:
     times = StageTimes()
-    stages = models.run_analysers()
     if resume_t >= 0:
         store.discard_after(lecture_id, resume_t)
-    states, next_id = store.track_state(lecture_id)
-    tracker = IouTracker(settings.track_iou, settings.track_max_gap_s, states, next_id)
-    known_tracks = {s.track_id for s in states}
+    states, next_id, known = store.track_state(lecture_id)
+    analyser = FrameAnalyser(models, settings, states, next_id, known)
+    known_tracks = set(known)
     report = DecodeReport()
-    pending: list[FaceObservation] = []
+    pending: list[StudentObservation] = []
     new_students: dict[int, float] = {}
     batch_frames: list[Frame] = []
     last_t = resume_t
     cancelled = False
 
-    # Two threads share the per-face work: this one detects or follows faces and runs head pose
-    # and eyes on the face mesh (each sample depends on the previous one); a worker runs the
-    # other per-face models (emotion, identity) on the previous group of frames meanwhile.
-    # Their model calls release the GIL, so on two cores they overlap (decoding runs in a third,
-    # mostly idle thread). Splitting the iris model off to the worker as well was measured:
-    # no faster, the two cores are already busy.
-    pose = next((s for s in stages if isinstance(s, PoseAnalyser)), None)
-    follow = pose is not None and settings.detect_every > 1
-    others = [s for s in stages if s is not pose] if follow else stages
+    # Two threads share the work: this one finds and tracks the students and runs head pose and
+    # eyes on the face mesh (each sample depends on the previous one); a worker describes the
+    # faces of the previous group of frames meanwhile (emotion, identity). Their model calls
+    # release the GIL, so on two cores they overlap (decoding runs in a third, mostly idle thread).
     worker = ThreadPoolExecutor(1, thread_name_prefix="classlens-faces")
-    in_flight: Future[tuple[list[tuple[np.ndarray, list[FaceObservation]]], float]] | None = None
-    scheduled = frames_sampled  # samples handed to detection so far (the detection schedule)
+    in_flight: Future[tuple[list[FrameResult], float]] | None = None
+    batch_times: list[float] = []
 
     def collect() -> None:
         """Wait for the worker's group and queue its observations for the store."""
         nonlocal in_flight, frames_sampled, last_t
         if in_flight is None:
             return
-        batch, seconds = in_flight.result()
+        results, seconds = in_flight.result()
         in_flight = None
         times.analysers += seconds
-        for _, faces in batch:
-            for face in faces:
-                assert face.track_id is not None
-                if face.track_id not in known_tracks:
-                    known_tracks.add(face.track_id)
-                    new_students[face.track_id] = face.t
-            pending.extend(faces)
-        frames_sampled += len(batch)
+        for result in results:
+            for student in result.students:
+                assert student.track_id is not None
+                if student.present and student.track_id not in known_tracks:
+                    known_tracks.add(student.track_id)
+                    new_students[student.track_id] = student.t
+            pending.extend(result.students)
+        frames_sampled += len(results)
         last_t = batch_times[-1]
 
     def flush() -> None:
@@ -259,67 +246,35 @@ def _run(
         nonlocal pending, new_students
         t0 = time.perf_counter()
         store.append(lecture_id, pending, progress_t=last_t, frames_sampled=frames_sampled, new_students=new_students)
-        sums = embedding_sums(pending)
+        sums = embedding_sums([s.face for s in pending if s.face is not None])
         if sums:
             store.add_student_embeddings(lecture_id, sums)
         times.store += time.perf_counter() - t0
         pending, new_students = [], {}
 
-    def detect_and_track(frames: list[Frame]) -> list[list[FaceObservation]]:
+    def describe(batch: list[tuple[np.ndarray, FrameResult]]) -> tuple[list[FrameResult], float]:
         t0 = time.perf_counter()
-        rgbs, indices, times_ = [f.rgb for f in frames], [f.index for f in frames], [f.t for f in frames]
-        detected = models.detector.detect_batch(rgbs, indices, times_)
-        t1 = time.perf_counter()
-        tracked = [tracker.update(faces) for faces in detected]
-        times.detect += t1 - t0
-        times.track += time.perf_counter() - t1
-        return tracked
-
-    def detect_or_follow(frames: list[Frame]) -> list[list[FaceObservation]]:
-        """Detector on every `detect_every`-th sample (or when nothing is followed), else the mesh."""
-        assert pose is not None
-        out = []
-        for k, f in enumerate(frames):
-            if (scheduled + k) % settings.detect_every == 0 or not pose.can_propagate:
-                (faces,) = detect_and_track([f])
-                t0 = time.perf_counter()
-                (faces,) = pose.analyse([(f.rgb, faces)])
-            else:
-                t0 = time.perf_counter()
-                faces = pose.propagate(f.rgb, f.index, f.t)
-                tracker.observe(faces)
-            times.analysers += time.perf_counter() - t0
-            out.append(faces)
-        return out
-
-    def run_others(
-        batch: list[tuple[np.ndarray, list[FaceObservation]]],
-    ) -> tuple[list[tuple[np.ndarray, list[FaceObservation]]], float]:
-        t0 = time.perf_counter()
-        for analyser in others:
-            results = analyser.analyse(batch)
-            batch = [(rgb, faces) for (rgb, _), faces in zip(batch, results, strict=True)]
-        return batch, time.perf_counter() - t0
-
-    batch_times: list[float] = []
+        results = analyser.describe(batch)
+        return results, time.perf_counter() - t0
 
     def process(frames: list[Frame]) -> None:
-        nonlocal in_flight, scheduled, batch_times
-        tracked = detect_or_follow(frames) if follow else detect_and_track(frames)
-        scheduled += len(frames)
+        nonlocal in_flight, batch_times
+        t0 = time.perf_counter()
+        located = [analyser.locate(f.rgb, f.index, f.t) for f in frames]
+        times.detect += time.perf_counter() - t0
         collect()
         batch_times = [f.t for f in frames]
-        in_flight = worker.submit(run_others, [(f.rgb, faces) for f, faces in zip(frames, tracked, strict=True)])
+        in_flight = worker.submit(describe, [(f.rgb, r) for f, r in zip(frames, located, strict=True)])
 
     frames_iter = prefetch(sample_frames(path, settings.fps, after_t=resume_t, report=report))
-    detect_batch = 4  # frames per MTCNN call (same size within a video)
+    group = 4  # frames per worker hand-off (one emotion-model call)
     since_flush = 0
     t_dec = time.perf_counter()
     try:
         for frame in frames_iter:
             times.decode += time.perf_counter() - t_dec
             batch_frames.append(frame)
-            if len(batch_frames) >= detect_batch:
+            if len(batch_frames) >= group:
                 process(batch_frames)
                 since_flush += len(batch_frames)
                 batch_frames = []
@@ -344,27 +299,33 @@ def _run(
         finish_lecture(store, lecture_id, settings)
         times.store += time.perf_counter() - t0
     n_obs = store.count_observations(lecture_id)
+    n_students = store.count_students(lecture_id)
     if cancelled:
         status = "interrupted"
-    elif n_obs == 0:
+    elif n_students == 0:
         status = "no_faces"
     else:
         status = "complete"
     warnings = list(report.warnings)
     if status == "no_faces":
-        warnings.append(f"No faces found in {path.name}.")
+        warnings.append(f"No students found in {path.name}.")
     store.set_status(lecture_id, status, warnings=warnings)
     if progress:
-        progress(1.0, {"complete": "done", "no_faces": "no faces found", "interrupted": "stopped"}[status])
+        progress(1.0, {"complete": "done", "no_faces": "no students found", "interrupted": "stopped"}[status])
     return AnalysisResult(
-        lecture_id, status, store.count_students(lecture_id), n_obs, frames_sampled,
+        lecture_id, status, n_students, n_obs, frames_sampled,
         time.perf_counter() - started, resumed_from_t=resume_t if resume_t >= 0 else None,
         warnings=warnings, stage_seconds=times.as_dict(),
     )  # fmt: skip
 
 
 def finish_lecture(store: Store, lecture_id: int, settings: Settings) -> None:
-    """After the last frame: roster names and merged tracks, then attention for every row."""
+    """After the last frame: drop what is not a student (pictures, detector noise), roster names
+    and merged tracks, then attention for every row."""
+    from core.vision.tracking import not_students
+
+    lecture = store.lecture(lecture_id)
+    store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
     if settings.identify:
         from core.lecture_identity import finish_identities
 
@@ -377,8 +338,8 @@ def update_attention(store: Store, lecture_id: int, settings: Settings) -> None:
     from core.attention import Front, attention_scores, calibrate_front
 
     obs = store.query_df(
-        "SELECT student_id, frame_index, t, yaw, pitch, eyes_open, p_sad, p_fear FROM observations "
-        "WHERE lecture_id = ?",
+        "SELECT student_id, frame_index, t, yaw, pitch, eyes_open, p_sad, p_fear, present, face_visible, "
+        "head_down, head_turned, hand_raised FROM observations WHERE lecture_id = ?",
         [lecture_id],
     )
     if obs.empty:
@@ -389,5 +350,5 @@ def update_attention(store: Store, lecture_id: int, settings: Settings) -> None:
         front = calibrate_front(
             obs["yaw"].to_numpy(dtype=float, na_value=np.nan), obs["pitch"].to_numpy(dtype=float, na_value=np.nan)
         )
-    obs["attention"] = attention_scores(obs, front)
+    obs["attention"] = pd.array(attention_scores(obs, front), dtype="Float32")  # NaN -> NULL (not present)
     store.set_attention(lecture_id, obs, None if front is None else (front.yaw, front.pitch, front.learnt))

@@ -3,11 +3,10 @@
 Environment variables (all optional):
     CLASSLENS_DB: DuckDB file (default data/classlens.duckdb).
     CLASSLENS_FPS: frames sampled per second of video (default 1).
-    CLASSLENS_DETECT_EVERY: run the face detector on every N-th sampled frame and follow faces
-        with the face mesh in between (default 2; 1 = detect on every sampled frame).
     CLASSLENS_MIN_FACE: smallest face side in pixels that the detector looks for (default 16).
     CLASSLENS_ATTENTION_ONLY: "1" switches emotion inference off entirely.
     CLASSLENS_EMOTION_MODEL: name of the emotion model (see models.emotion).
+    CLASSLENS_PERSON_SIDE: input side of the pose model that finds students (default 960).
     CLASSLENS_DETECTOR: face detector, "yunet" (default) or "mtcnn" (the slower reference).
     CLASSLENS_MAX_UPLOAD_MB: largest accepted video in MB (default 2048).
 """
@@ -36,14 +35,14 @@ class Settings:
             detection (0 = never), boxes are mapped back to full resolution.
         detector: "yunet" (YuNet proposals + MTCNN O-Net refinement, ~8x faster at 720p, 97% of
             MTCNN's faces on the bench lecture) or "mtcnn" (the full MTCNN reference); see core.detect.
-        detect_every: the detector runs on every N-th sampled frame (and whenever no face is
-            being followed); in between, each face is followed by the face mesh that head pose
-            runs anyway (core.face_pose.PoseAnalyser.propagate). New faces appear at the next
-            detection. 1 = detect on every sampled frame. Needs `pose`; without it every frame
-            is detected.
+        person_side: the pose model (students) sees the frame scaled so its longer side is
+            this many pixels (a multiple of 32); back-row students need 960-1280.
+        person_threshold: least person score of a student.
+        second_look: look again for a face in an upscaled crop of the head region of a student
+            whose face the full-frame detector missed (small and turned faces).
         det_threshold: minimum detector score of a kept face.
-        track_iou: minimum IoU between a track's last box and a new box to continue it.
-        track_max_gap_s: a face unseen for longer than this starts a new track.
+        track_iou: minimum IoU between a student's last box and a new box to continue it.
+        track_max_gap_s: a seat unseen for longer than this is given to a new student.
         attention_only: no emotion inference at all.
         emotion_model: registry name (None = default model).
         batch_frames: sampled frames per committed transaction (the resume granularity).
@@ -60,10 +59,12 @@ class Settings:
     min_face: int = 16
     detect_max_side: int = 1280
     detector: str = "yunet"
-    detect_every: int = 2
+    person_side: int = 960
+    person_threshold: float = 0.25
+    second_look: bool = True
     det_threshold: float = 0.90
     track_iou: float = 0.3
-    track_max_gap_s: float = 10.0
+    track_max_gap_s: float = 60.0
     attention_only: bool = False
     emotion_model: str | None = None
     batch_frames: int = 20
@@ -90,7 +91,7 @@ class Settings:
             "attention_only": os.environ.get("CLASSLENS_ATTENTION_ONLY"),
             "emotion_model": os.environ.get("CLASSLENS_EMOTION_MODEL"),
             "detector": os.environ.get("CLASSLENS_DETECTOR"),
-            "detect_every": os.environ.get("CLASSLENS_DETECT_EVERY"),
+            "person_side": os.environ.get("CLASSLENS_PERSON_SIDE"),
         }
         types = {f.name: f.type for f in fields(cls)}
         values: dict[str, object] = {}

@@ -26,16 +26,21 @@ import pandas as pd
 
 from core import archive
 from core.errors import ClassLensError, LectureBusy, LectureNotFound
-from core.faces import EMOTIONS, FaceObservation
+from core.faces import EMOTIONS
 from core.track import TrackState
+from core.vision.records import StudentObservation
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 EMOTION_COLUMNS = tuple(f"p_{e}" for e in EMOTIONS)
 OBSERVATION_COLUMNS = (
     "lecture_id", "student_id", "t", "frame_index", "x1", "y1", "x2", "y2", "det_score",
     *EMOTION_COLUMNS, "dominant_emotion", "dominant_conf",
     "yaw", "pitch", "roll", "eyes_open", "gaze_x", "gaze_y", "attention",
+    "present", "face_visible", "head_down", "head_turned", "hand_raised", "posture",
+    "sx1", "sy1", "sx2", "sy2", "person_score", "face_change",
 )  # fmt: skip
+# Per-student state every sample (schema 4); NULL in rows written before (they were all faces).
+STUDENT_COLUMNS = ("present", "face_visible", "head_down", "head_turned", "hand_raised", "posture")
 HEARTBEAT_STALE_S = 60.0
 
 
@@ -136,6 +141,24 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE lectures ADD COLUMN front_yaw DOUBLE;
     ALTER TABLE lectures ADD COLUMN front_pitch DOUBLE;
     ALTER TABLE lectures ADD COLUMN front_learnt BOOLEAN;
+    """,
+    # 3 -> 4: students, not faces. One row per known student per sample: present or not, the
+    # student box (body) and pose-model score, whether the face is visible (face columns are NULL
+    # when not), the body state read from keypoints, and how much the face changed since the
+    # student's previous face (a still picture scores ~0). Older rows (faces) keep NULL here.
+    """
+    ALTER TABLE observations ADD COLUMN present BOOLEAN;
+    ALTER TABLE observations ADD COLUMN face_visible BOOLEAN;
+    ALTER TABLE observations ADD COLUMN head_down BOOLEAN;
+    ALTER TABLE observations ADD COLUMN head_turned BOOLEAN;
+    ALTER TABLE observations ADD COLUMN hand_raised BOOLEAN;
+    ALTER TABLE observations ADD COLUMN posture VARCHAR;
+    ALTER TABLE observations ADD COLUMN sx1 REAL;
+    ALTER TABLE observations ADD COLUMN sy1 REAL;
+    ALTER TABLE observations ADD COLUMN sx2 REAL;
+    ALTER TABLE observations ADD COLUMN sy2 REAL;
+    ALTER TABLE observations ADD COLUMN person_score REAL;
+    ALTER TABLE observations ADD COLUMN face_change REAL;
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -392,27 +415,31 @@ class Store:
         )
 
     # -- resume state --------------------------------------------------------------------------
-    def track_state(self, lecture_id: int) -> tuple[list[TrackState], int]:
-        """Each student's last committed box and time, and the next free student id, to continue
-        tracking after a restart."""
+    def track_state(self, lecture_id: int) -> tuple[list[TrackState], int, set[int]]:
+        """Each student's last committed box and time, the next free student id and every known
+        student id, to continue tracking after a restart."""
         with self.connect() as con:
             rows = con.execute(
-                "SELECT student_id, x1, y1, x2, y2, t FROM ("
-                " SELECT *, row_number() OVER (PARTITION BY student_id ORDER BY t DESC) AS rn"
-                " FROM observations WHERE lecture_id = ?) WHERE rn = 1",
+                "SELECT student_id, coalesce(sx1, x1), coalesce(sy1, y1), coalesce(sx2, x2), coalesce(sy2, y2), t "
+                "FROM (SELECT *, row_number() OVER (PARTITION BY student_id ORDER BY t DESC) AS rn"
+                " FROM observations WHERE lecture_id = ? AND coalesce(present, true)) WHERE rn = 1",
                 [lecture_id],
             ).fetchall()
             row = _first(
                 con.execute("SELECT coalesce(max(student_id), 0) + 1 FROM students WHERE lecture_id = ?", [lecture_id])
             )
+            known = {
+                int(r[0])
+                for r in con.execute("SELECT student_id FROM students WHERE lecture_id = ?", [lecture_id]).fetchall()
+            }
         states = [TrackState(int(r[0]), (r[1], r[2], r[3], r[4]), float(r[5])) for r in rows]
-        return states, int(row[0]) if row else 1
+        return states, int(row[0]) if row else 1, known
 
     # -- observations --------------------------------------------------------------------------
     def append(
         self,
         lecture_id: int,
-        faces: list[FaceObservation],
+        students: list[StudentObservation],
         *,
         progress_t: float,
         frames_sampled: int,
@@ -421,7 +448,8 @@ class Store:
         """Commit one batch of observations and the progress marker in one transaction.
 
         Args:
-            faces: observations with `track_id` set (track id = student id).
+            students: observations with `track_id` set (track id = student id); absent
+                students' rows too.
             progress_t: time of the last sampled frame covered by this batch (resume point).
             frames_sampled: total sampled frames so far.
             new_students: track id -> first time, for tracks first seen in this batch.
@@ -430,7 +458,7 @@ class Store:
             if new_students:
                 start = _first(con.execute("SELECT count(*) FROM students WHERE lecture_id = ?", [lecture_id]))
                 n0 = int(start[0]) if start else 0
-                students = pd.DataFrame(
+                new_rows = pd.DataFrame(
                     {
                         "lecture_id": lecture_id,
                         "student_id": list(new_students),
@@ -439,15 +467,15 @@ class Store:
                         "first_t": list(new_students.values()),
                     }
                 )
-                con.register("new_students", students)
+                con.register("new_students", new_rows)
                 con.execute(
                     "INSERT INTO students (lecture_id, student_id, label, identity, first_t) "
                     "SELECT lecture_id, student_id, label, identity::VARCHAR, first_t "
                     "FROM new_students ON CONFLICT DO NOTHING"
                 )
                 con.unregister("new_students")
-            if faces:
-                df = observations_frame(lecture_id, faces)
+            if students:
+                df = observations_frame(lecture_id, students)
                 con.register("batch", df)
                 con.execute(
                     f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)}) "
@@ -464,11 +492,37 @@ class Store:
         """Drop observations later than the committed progress marker (defensive on resume)."""
         with self.transaction() as con:
             con.execute("DELETE FROM observations WHERE lecture_id = ? AND t > ?", [lecture_id, t])
-            con.execute(
-                "DELETE FROM students s WHERE lecture_id = ? AND NOT EXISTS (SELECT 1 FROM observations o "
-                "WHERE o.lecture_id = s.lecture_id AND o.student_id = s.student_id)",
-                [lecture_id],
-            )
+            self._drop_students_never_present(con, lecture_id)
+
+    @staticmethod
+    def _drop_students_never_present(con: duckdb.DuckDBPyConnection, lecture_id: int) -> None:
+        con.execute(
+            "DELETE FROM observations o WHERE lecture_id = ? AND NOT EXISTS (SELECT 1 FROM observations p "
+            "WHERE p.lecture_id = o.lecture_id AND p.student_id = o.student_id AND coalesce(p.present, true))",
+            [lecture_id],
+        )
+        con.execute(
+            "DELETE FROM students s WHERE lecture_id = ? AND NOT EXISTS (SELECT 1 FROM observations o "
+            "WHERE o.lecture_id = s.lecture_id AND o.student_id = s.student_id)",
+            [lecture_id],
+        )
+
+    def present_rows(self, lecture_id: int) -> pd.DataFrame:
+        """The present observations' boxes and body state (for `core.vision.tracking.not_students`)."""
+        return self.query_df(
+            "SELECT student_id, person_score, face_change, x1, y1, x2, y2 FROM observations "
+            "WHERE lecture_id = ? AND coalesce(present, true)",
+            [lecture_id],
+        )
+
+    def delete_students(self, lecture_id: int, student_ids: Sequence[int]) -> None:
+        """Remove students (all their rows) from a lecture: found not to be students."""
+        if not student_ids:
+            return
+        with self.transaction() as con:
+            for sid in student_ids:
+                con.execute("DELETE FROM observations WHERE lecture_id = ? AND student_id = ?", [lecture_id, int(sid)])
+                con.execute("DELETE FROM students WHERE lecture_id = ? AND student_id = ?", [lecture_id, int(sid)])
 
     # -- roster --------------------------------------------------------------------------------
     def roster_add(self, name: str, embeddings: np.ndarray) -> None:
@@ -541,8 +595,15 @@ class Store:
             for sid, rep in merge.items():
                 if sid == rep:
                     continue
-                # A merged track never overlaps its representative in time (checked by the caller);
-                # ON CONFLICT guards the primary key anyway.
+                # A merged track is never present together with its representative (checked by the
+                # caller): where one is absent the other's present row wins; ON CONFLICT guards the key.
+                con.execute(
+                    "DELETE FROM observations r WHERE r.lecture_id = ? AND r.student_id = ? "
+                    "AND NOT coalesce(r.present, true) AND EXISTS (SELECT 1 FROM observations o WHERE "
+                    "o.lecture_id = r.lecture_id AND o.student_id = ? AND o.frame_index = r.frame_index "
+                    "AND coalesce(o.present, true))",
+                    [lecture_id, rep, sid],
+                )
                 con.execute(
                     "INSERT INTO observations SELECT * REPLACE (? AS student_id) FROM observations "
                     "WHERE lecture_id = ? AND student_id = ? ON CONFLICT DO NOTHING",
@@ -550,6 +611,13 @@ class Store:
                 )
                 con.execute("DELETE FROM observations WHERE lecture_id = ? AND student_id = ?", [lecture_id, sid])
                 con.execute("DELETE FROM students WHERE lecture_id = ? AND student_id = ?", [lecture_id, sid])
+                # The merged student's first appearance may be earlier than the representative's.
+                con.execute(
+                    "DELETE FROM observations r WHERE lecture_id = ? AND student_id = ? "
+                    "AND NOT coalesce(present, true) AND t < (SELECT min(t) FROM observations "
+                    "WHERE lecture_id = ? AND student_id = ? AND coalesce(present, true))",
+                    [lecture_id, rep, lecture_id, rep],
+                )
             rows = con.execute(
                 "SELECT student_id FROM students WHERE lecture_id = ? ORDER BY first_t, student_id", [lecture_id]
             ).fetchall()
@@ -631,15 +699,18 @@ def _worker_alive(worker: str | None, heartbeat_age_s: float | None) -> bool:
     return True
 
 
-def observations_frame(lecture_id: int, faces: list[FaceObservation]) -> pd.DataFrame:
-    """Observations -> a DataFrame with exactly `OBSERVATION_COLUMNS` (nullable where unset)."""
-    n = len(faces)
-    boxes = np.array([f.box for f in faces], dtype=np.float32).reshape(n, 4)
+def observations_frame(lecture_id: int, students: list[StudentObservation]) -> pd.DataFrame:
+    """Student observations -> a DataFrame with exactly `OBSERVATION_COLUMNS` (nullable where unset)."""
+    n = len(students)
+    faces = [s.face for s in students]
+    nan4 = (np.nan, np.nan, np.nan, np.nan)
+    boxes = np.array([f.box if f is not None else nan4 for f in faces], dtype=np.float32).reshape(n, 4)
+    sboxes = np.array([s.box if s.box is not None else nan4 for s in students], dtype=np.float32).reshape(n, 4)
     probs = np.full((n, len(EMOTIONS)), np.nan, dtype=np.float32)
     dominant: list[str | None] = [None] * n
     conf = np.full(n, np.nan, dtype=np.float32)
     for i, f in enumerate(faces):
-        if f.emotion_probs is not None:
+        if f is not None and f.emotion_probs is not None:
             probs[i] = f.emotion_probs
             d = f.dominant_emotion
             assert d is not None
@@ -648,21 +719,37 @@ def observations_frame(lecture_id: int, faces: list[FaceObservation]) -> pd.Data
     def opt(values: list[float | None]) -> np.ndarray:
         return np.array([np.nan if v is None else v for v in values], dtype=np.float32)
 
+    def flag(values: list[bool | None]) -> pd.array:
+        return pd.array(values, dtype="boolean")
+
     data: dict[str, object] = {
         "lecture_id": np.full(n, lecture_id, dtype=np.int32),
-        "student_id": np.array([f.track_id for f in faces], dtype=np.int32),
-        "t": np.array([f.t for f in faces], dtype=np.float64),
-        "frame_index": np.array([f.frame_index for f in faces], dtype=np.int32),
+        "student_id": np.array([s.track_id for s in students], dtype=np.int32),
+        "t": np.array([s.t for s in students], dtype=np.float64),
+        "frame_index": np.array([s.frame_index for s in students], dtype=np.int32),
         "x1": boxes[:, 0], "y1": boxes[:, 1], "x2": boxes[:, 2], "y2": boxes[:, 3],
-        "det_score": np.array([f.det_score for f in faces], dtype=np.float32),
+        "det_score": opt([None if f is None else f.det_score for f in faces]),
     }  # fmt: skip
     for j, col in enumerate(EMOTION_COLUMNS):
         data[col] = probs[:, j]
     data["dominant_emotion"] = pd.array(dominant, dtype="string")
     data["dominant_conf"] = conf
-    for col in ("yaw", "pitch", "roll", "eyes_open", "gaze_x", "gaze_y", "attention"):
-        data[col] = opt([getattr(f, col) for f in faces])
+    for col in ("yaw", "pitch", "roll", "eyes_open", "gaze_x", "gaze_y"):
+        data[col] = opt([None if f is None else getattr(f, col) for f in faces])
+    data["attention"] = opt([s.attention for s in students])
+    data["present"] = flag([s.present for s in students])
+    data["face_visible"] = flag([s.face_visible for s in students])
+    data["head_down"] = flag([s.head_down for s in students])
+    data["head_turned"] = flag([s.head_turned for s in students])
+    data["hand_raised"] = flag([s.hand_raised for s in students])
+    data["posture"] = pd.array([s.posture for s in students], dtype="string")
+    data["sx1"], data["sy1"], data["sx2"], data["sy2"] = sboxes[:, 0], sboxes[:, 1], sboxes[:, 2], sboxes[:, 3]
+    data["person_score"] = opt([s.person_score for s in students])
+    data["face_change"] = opt([s.face_change for s in students])
     df = pd.DataFrame(data)
     # NaN would be stored as a float NaN; nullable dtypes store SQL NULL for "not measured".
-    nullable = [*EMOTION_COLUMNS, "dominant_conf", "yaw", "pitch", "roll", "eyes_open", "gaze_x", "gaze_y", "attention"]
+    nullable = [
+        "x1", "y1", "x2", "y2", "det_score", *EMOTION_COLUMNS, "dominant_conf", "yaw", "pitch", "roll",
+        "eyes_open", "gaze_x", "gaze_y", "attention", "sx1", "sy1", "sx2", "sy2", "person_score", "face_change",
+    ]  # fmt: skip
     return df.astype({c: "Float32" for c in nullable})

@@ -108,29 +108,35 @@ class IouTracker:
         """Faces of one frame (same `t`) -> the same faces with `track_id` set."""
         if not faces:
             return []
-        t = faces[0].t
+        ids = self.assign([f.box for f in faces], faces[0].t)
+        return [replace(face, track_id=tid) for face, tid in zip(faces, ids, strict=True)]
+
+    def assign(self, boxes: list[tuple[float, float, float, float]], t: float) -> list[int]:
+        """Boxes of one frame at time `t` -> a track id for each (new ids for new tracks)."""
+        if not boxes:
+            return []
         live = [s for s in self.tracks.values() if t - s.last_t <= self.max_gap_s]
-        boxes = np.array([f.box for f in faces], dtype=float)
+        arr = np.array(boxes, dtype=float)
         assigned: dict[int, int] = {}
         if live:
             prev = np.array([s.predicted(t) for s in live], dtype=float)
-            score = np.maximum(iou_matrix(prev, boxes), 0.5 * _centre_affinity(prev, boxes))
+            score = np.maximum(iou_matrix(prev, arr), 0.5 * _centre_affinity(prev, arr))
             used_tracks: set[int] = set()
             _greedy(score, self.min_iou, used_tracks, assigned, live)
-            # Second chance for what is left (as ByteTrack does with its leftovers): a face within
-            # one face width of a track's predicted place, of a similar size, is that track. Small
+            # Second chance for what is left (as ByteTrack does with its leftovers): a box within
+            # one box width of a track's predicted place, of a similar size, is that track. Small
             # back-row faces that moved more than IoU tolerates are kept this way; seats are
             # further apart than a face width.
-            _greedy(_centre_affinity(prev, boxes, reach=1.0), 1e-9, used_tracks, assigned, live)
+            _greedy(_centre_affinity(prev, arr, reach=1.0), 1e-9, used_tracks, assigned, live)
         out = []
-        for fi, face in enumerate(faces):
-            tid = assigned.get(fi)
+        for bi, box in enumerate(boxes):
+            tid = assigned.get(bi)
             if tid is None:
                 tid = self.next_id
                 self.next_id += 1
             known = self.tracks.get(tid)
-            self.tracks[tid] = known.moved_to(face.box, t) if known is not None else TrackState(tid, face.box, t)
-            out.append(replace(face, track_id=tid))
+            self.tracks[tid] = known.moved_to(box, t) if known is not None else TrackState(tid, box, t)
+            out.append(tid)
         return out
 
     def observe(self, faces: list[FaceObservation]) -> None:

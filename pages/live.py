@@ -99,7 +99,7 @@ if playing:
             folder = thumbnails_dir(db_str(), lecture.lecture_id)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"snapshot-{datetime.now():%H%M%S}.jpg"
-            still = blur_frame(rgb, [f.box for f in analyser.latest_faces()])
+            still = blur_frame(rgb, analyser.latest_heads())
             cv2.imwrite(str(path), cv2.cvtColor(still, cv2.COLOR_RGB2BGR))
             status_box.success(f"Saved a blurred snapshot: {path.name}")
     live_panel(lecture)

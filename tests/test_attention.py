@@ -47,6 +47,7 @@ def test_attention_falls_when_turned_away_or_eyes_closed_and_works_without_emoti
     obs = pd.DataFrame(
         {
             "student_id": [1, 1, 2, 3],
+            "frame_index": [0, 1, 0, 0],
             "t": [0.0, 0.5, 0.0, 0.0],
             "yaw": [10.0, 10.0, 80.0, 10.0],
             "pitch": [-5.0, -5.0, -5.0, -5.0],

@@ -9,6 +9,7 @@ import pytest
 from core import dashboard
 from core.faces import EMOTIONS, FaceObservation
 from core.store import Store
+from core.vision.records import StudentObservation
 
 
 def _face(
@@ -29,7 +30,7 @@ def small_lecture(tmp_path):
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0, duration_s=10.0)
     faces = [_face(i / 2, 1, "happy", 0.9, 1.0 if i < 10 else 0.0) for i in range(20)]
     faces += [_face(i / 2, 2, "sad", 0.6, 1.0) for i in range(4)]
-    store.append(lid, faces, progress_t=9.5, frames_sampled=20, new_students={1: 0.0, 2: 0.0})
+    store.append(lid, students_of(faces), progress_t=9.5, frames_sampled=20, new_students={1: 0.0, 2: 0.0})
     return store, lid
 
 
@@ -76,7 +77,8 @@ def test_absent_moments_count_as_zero(small_lecture):
 def test_engagement_without_attention_is_face_presence(tmp_path):
     store = Store(tmp_path / "x.duckdb")
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0, duration_s=4.0)
-    store.append(lid, [_face(i / 2, 1) for i in range(4)], progress_t=1.5, frames_sampled=4, new_students={1: 0.0})
+    rows = students_of([_face(i / 2, 1) for i in range(4)])
+    store.append(lid, rows, progress_t=1.5, frames_sampled=4, new_students={1: 0.0})
     cards = dashboard.cards(store, lid)
     assert not cards.attention_measured
     assert cards.engagement == pytest.approx(0.5)  # face present for 2 of 4 seconds
@@ -121,3 +123,8 @@ def test_low_periods(engagement, periods):
     )
     got = dashboard.low_periods(tl, 1.0)
     assert list(zip(got["start_s"], got["end_s"], strict=True)) == periods
+
+
+def students_of(faces: list[FaceObservation]) -> list[StudentObservation]:
+    """Face rows as present students known by their face (rows as a face-only stage wrote them)."""
+    return [StudentObservation.from_face(f) for f in faces]

@@ -11,6 +11,7 @@ import pytest
 from core import queries
 from core.faces import EMOTIONS, FaceObservation
 from core.store import SCHEMA_VERSION, Store
+from core.vision.records import StudentObservation
 
 
 def test_new_database_is_at_the_current_schema(tmp_path):
@@ -50,7 +51,7 @@ def test_summaries_and_report_input_come_from_sql(tmp_path):
     # Student 1: 8 happy samples (4 s) at 0.8 and 2 sad at 0.6; Student 2: 4 neutral at 0.5.
     faces = [_face(i / 2, 1, "happy", 0.8) for i in range(8)] + [_face(4 + i / 2, 1, "sad", 0.6) for i in range(2)]
     faces += [_face(i / 2, 2, "neutral", 0.5) for i in range(4)]
-    store.append(lid, faces, progress_t=5.0, frames_sampled=10, new_students={1: 0.0, 2: 0.0})
+    store.append(lid, students_of(faces), progress_t=5.0, frames_sampled=10, new_students={1: 0.0, 2: 0.0})
     text = queries.report_input(store, lid)
     assert text == (
         f"Student 1: happy=0.80 ({8 / 2 / 60:.2f}min); sad=0.60 ({2 / 2 / 60:.2f}min) | "
@@ -67,8 +68,8 @@ def test_duplicate_rows_are_ignored(tmp_path):
     store = Store(tmp_path / "x.duckdb")
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0)
     faces = [_face(0.0, 1, "happy", 0.9)]
-    store.append(lid, faces, progress_t=0.0, frames_sampled=1, new_students={1: 0.0})
-    store.append(lid, faces, progress_t=0.0, frames_sampled=1, new_students={1: 0.0})
+    store.append(lid, students_of(faces), progress_t=0.0, frames_sampled=1, new_students={1: 0.0})
+    store.append(lid, students_of(faces), progress_t=0.0, frames_sampled=1, new_students={1: 0.0})
     assert store.count_observations(lid) == 1 and store.count_students(lid) == 1
 
 
@@ -77,7 +78,7 @@ def test_attention_only_rows_have_null_emotions(tmp_path):
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0)
     store.append(
         lid,
-        [FaceObservation(0, 0.0, (0, 0, 5, 5), 0.95, track_id=1)],
+        students_of([FaceObservation(0, 0.0, (0, 0, 5, 5), 0.95, track_id=1)]),
         progress_t=0,
         frames_sampled=1,
         new_students={1: 0.0},
@@ -90,7 +91,7 @@ def test_attention_only_rows_have_null_emotions(tmp_path):
 def test_delete_lecture_removes_everything(analysed_db, tmp_path):
     store = Store(tmp_path / "x.duckdb")
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0)
-    store.append(lid, [_face(0.0, 1, "happy", 0.9)], progress_t=0, frames_sampled=1, new_students={1: 0.0})
+    store.append(lid, students_of([_face(0.0, 1, "happy", 0.9)]), progress_t=0, frames_sampled=1, new_students={1: 0.0})
     store.delete_lecture(lid)
     for table in ("lectures", "students", "observations"):
         assert store.query_df(f"SELECT count(*) AS n FROM {table}")["n"][0] == 0
@@ -105,3 +106,8 @@ def test_report_input_of_a_real_analysis_matches_the_table(analysed_db):
         assert f"{r.emotion}={r.mean_confidence:.2f} ({r.minutes:.2f}min)" in text
     total_minutes = emo["minutes"].sum()
     assert total_minutes == pytest.approx(20 / 1 / 60)  # 20 samples at 1 fps
+
+
+def students_of(faces: list[FaceObservation]) -> list[StudentObservation]:
+    """Face rows as present students known by their face (rows as a face-only stage wrote them)."""
+    return [StudentObservation.from_face(f) for f in faces]
