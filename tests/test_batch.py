@@ -228,5 +228,15 @@ def test_archive_opens_read_only_in_the_app(batch, monkeypatch):
     home = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=120).run()
     assert not home.exception
     assert any("read-only archive" in i.value for i in home.info) and not home.get("file_uploader")
+    monkeypatch.setenv("CLASSLENS_REPORT_WRITER", "rules")
+    report = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=120)
+    report.session_state["lecture_id"] = chosen
+    report.run()
+    next(b for b in report.button if b.label == "Generate report").click().run()
+    assert not report.exception, report.exception
+    assert any("Not saved: this archive" in c.value for c in report.caption)
+    shown = [m.value for m in report.markdown if "# Lecture report: WolfgangLanger_Pexels.mp4" in m.value]
+    assert shown and shown[0].strip() == report.session_state["report"]["text"].strip()
+    assert store.query_df("SELECT count(*) AS n FROM reports")["n"][0] == 0
     with pytest.raises(Exception, match="read-only archive"):
         store.delete_lecture(chosen)
