@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import ray
 from streamlit.testing.v1 import AppTest
 
 from core.batch import expire_lectures, lecture_file, open_dir, run_batch, start_ray
@@ -28,8 +29,6 @@ from core.pipeline import analyze
 from core.settings import Settings
 from core.store import Store
 from tests.conftest import ROOT, fixture
-
-ray = pytest.importorskip("ray")
 
 CLIPS = ("WolfgangLanger_Pexels.mp4", "short_hamilton_clip.mp4", "face_noface.mov")
 SETTINGS = Settings(fps=0.5)
