@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,15 +33,34 @@ class ReadOnlyArchive(ClassLensError):
     """A write was attempted on an archive built by `python -m core batch`."""
 
 
+_KNOWN: dict[tuple[str, int, int], bool] = {}
+_KNOWN_GUARD = threading.Lock()
+
+
 def is_archive(path: str | Path) -> bool:
     """Whether `path` is a DuckDB file with the archive marker table.
 
     Archives are only ever written under a temporary name and renamed, so a file that cannot be
-    opened read-only right now (another process writes it, or it is not DuckDB) is not one.
+    opened read-only right now (another process writes it, or it is not DuckDB) is not one. The
+    answer is remembered per file (path and inode, which a rebuilt archive changes), so a file is
+    probed once per process: a read-only probe while another thread of this process opens the
+    same file read-write would make DuckDB refuse that thread ("different configuration").
     """
     path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return False
     if not path.is_file():
         return False
+    key = (str(path.resolve()), st.st_dev, st.st_ino)
+    with _KNOWN_GUARD:
+        if key not in _KNOWN:
+            _KNOWN[key] = _probe(path)
+        return _KNOWN[key]
+
+
+def _probe(path: Path) -> bool:
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error:
