@@ -14,7 +14,8 @@ and compares, per labelled sampled frame:
   reference the face-first pipeline was judged by), and of the labelled visible faces.
 - ids: labelled heads are chained across consecutive labelled frames (nearest within one head
   size, so a scene cut starts new chains); per chain, fragments = distinct student ids matched
-  along it, id switches = changes of the matched id between consecutive matched frames.
+  along it, id switches = changes of the matched id between consecutive matched frames (chains
+  that were never matched are left out: they count in recall).
 
 Clips marked `duplicate_of` are reported but left out of the pooled figures. Speed figures
 come from `bench.speed`; each clip's analysis / decode-only time ratio is printed here too, so
@@ -186,7 +187,7 @@ def evaluate_clip(name: str, clip: dict, models, settings, mtcnn: bool) -> dict:
         on_ignored = set(_match(ignore.get(f, []), rest).values()) if len(rest) else set()
         n_pred += len(preds) - len(on_ignored)
         n_false += len(rest) - len(on_ignored)
-    chains = [c for c in _chains(frames) if len(c) > 1]
+    chains = [c for c in _chains(frames) if len(c) > 1 and any(k in matched_id for k in c)]
     fragments = switches = 0
     for chain in chains:
         ids = [matched_id[k] for k in chain if k in matched_id]

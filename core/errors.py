@@ -5,9 +5,12 @@ The CLI and the pages catch `ClassLensError` at the edge and show `str(err)`; lo
 
 from __future__ import annotations
 
+from models.errors import ClassLensError, WeightsMissing
 
-class ClassLensError(Exception):
-    """Base class of every error that is the user's input, not a bug."""
+__all__ = [
+    "ClassLensError", "FileTooLarge", "LectureBusy", "LectureNotFound", "NoFaceInImage", "NoFacesFound",
+    "UnreadableVideo", "WeightsMissing",
+]  # fmt: skip
 
 
 class UnreadableVideo(ClassLensError):
@@ -28,10 +31,6 @@ class LectureBusy(ClassLensError):
 
 class LectureNotFound(ClassLensError):
     """No lecture with that id is in the database."""
-
-
-class WeightsMissing(ClassLensError):
-    """A model file is missing or its checksum does not match; `make setup` restores it."""
 
 
 class NoFaceInImage(ClassLensError):

@@ -303,6 +303,7 @@ def finish_live_lecture(store: Store, lecture_id: int, settings: Settings, warni
 
     lecture = store.lecture(lecture_id)
     store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
+    store.finish_identities(lecture_id, {}, {})  # labels "Student 1..n" by first appearance
     update_attention(store, lecture_id, settings)
     lecture = store.lecture(lecture_id)
     duration = max(0.0, lecture.progress_t) + 1.0 / settings.fps if lecture.frames_sampled else 0.0

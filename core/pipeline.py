@@ -206,7 +206,11 @@ def _run(
     if resume_t >= 0:
         store.discard_after(lecture_id, resume_t)
     states, next_id, known = store.track_state(lecture_id)
-    analyser = FrameAnalyser(models, settings, states, next_id, known)
+    # Faces are embedded only to put roster names on students: without a roster, FaceNet (the
+    # costliest model per face) does not run. Students are tracked by body, so anonymous ones
+    # need no face matching to stay whole.
+    identify = settings.identify and store.roster_size() > 0
+    analyser = FrameAnalyser(models, settings, states, next_id, known, identify=identify)
     known_tracks = set(known)
     report = DecodeReport()
     pending: list[StudentObservation] = []
@@ -321,15 +325,17 @@ def _run(
 
 def finish_lecture(store: Store, lecture_id: int, settings: Settings) -> None:
     """After the last frame: drop what is not a student (pictures, detector noise), roster names
-    and merged tracks, then attention for every row."""
+    and merged tracks (when faces were embedded), then attention for every row."""
     from core.vision.tracking import not_students
 
     lecture = store.lecture(lecture_id)
     store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
-    if settings.identify:
+    if settings.identify and store.student_embeddings(lecture_id):
         from core.lecture_identity import finish_identities
 
         finish_identities(store, lecture_id)
+    else:
+        store.finish_identities(lecture_id, {}, {})  # labels "Student 1..n" by first appearance
     update_attention(store, lecture_id, settings)
 
 

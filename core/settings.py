@@ -50,7 +50,8 @@ class Settings:
             per core). 1 measured fastest on 2 shared cores: O-Net's and the per-face models' small
             ops spend more time synchronising two threads than computing (bench/speed.py).
         pose: estimate head pose and eye state (needed for a meaningful attention score).
-        identify: embed faces to match the roster and merge split tracks of one person.
+        identify: when a roster is enrolled, embed faces to put names on students and merge
+            split tracks of one person (without a roster nothing is embedded).
         front_yaw, front_pitch: the "front" head direction for attention, degrees; None = learnt
             from the class (median head direction of the lecture).
     """

@@ -548,6 +548,10 @@ class Store:
             "GROUP BY name ORDER BY name"
         )
 
+    def roster_size(self) -> int:
+        """Enrolled names."""
+        return int(self.query_df("SELECT count(DISTINCT name) AS n FROM roster_embeddings")["n"][0])
+
     def roster(self) -> dict[str, np.ndarray]:
         """name -> (k, D) embeddings."""
         df = self.query_df("SELECT name, embedding FROM roster_embeddings ORDER BY name, added_at")

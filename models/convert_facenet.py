@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.errors import WeightsMissing
+from models.errors import WeightsMissing
 from models.facenet import FACENET_CASIA_FILE, FACENET_CASIA_SHA256, GENERATED_DIR
 from models.weights_io import sha256_of
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.errors import WeightsMissing
+from models.errors import WeightsMissing
 from models.weights_io import checked_path
 
 FACE_MESH_FILE = "face_landmark.tflite"

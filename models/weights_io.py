@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from core.errors import WeightsMissing
+from models.errors import WeightsMissing
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

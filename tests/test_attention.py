@@ -111,7 +111,10 @@ def _canvas_video(path, frames_rgb, fps=2):
 
 def test_turning_away_lowers_attention_in_a_video_built_from_real_faces(tmp_path, models):
     """Three students face the front all along; the fourth seat holds a frontal face, then a real
-    photo of a man with his head turned to his right. His attention must drop once turned."""
+    photo of a man with his head turned to his right. His attention must drop once turned.
+
+    Still photos are pictures, not students (their pixels never change), so each seat alternates
+    between two photos of the same kind, as a live face changes from second to second."""
     import cv2
 
     from core.pipeline import analyze
@@ -124,11 +127,13 @@ def test_turning_away_lowers_attention_in_a_video_built_from_real_faces(tmp_path
         return cv2.resize(img, (round(img.shape[1] * h / img.shape[0]), h))
 
     front = [face("headpose/frontal_male.jpg"), face("headpose/eyes_open.jpg"), face("0-f15-hao-ph.jpg")]
-    frontal_4th, turned = face("identity/obama_1.jpg"), face("headpose/turned_right.jpg")
+    frontal_4th = [face("identity/obama_1.jpg"), face("identity/obama_2.jpg")]
+    turned = face("headpose/turned_right.jpg")
+    turned_4th = [turned, np.ascontiguousarray(turned[:, ::-1])]  # turned to his right, then left
     frames = []
     for i in range(12):
         canvas = np.full((400, 1280, 3), 90, np.uint8)
-        seats = [*front, frontal_4th if i < 6 else turned]
+        seats = [*front[i % 3 :], *front[: i % 3], (frontal_4th if i < 6 else turned_4th)[i % 2]]
         for k, img in enumerate(seats):
             x = 20 + k * 320
             canvas[100 : 100 + img.shape[0], x : x + min(img.shape[1], 300)] = img[:, :300]

@@ -1,4 +1,4 @@
-"""core.pipeline end to end on real media: faces, tracks, statuses, resume after a kill."""
+"""core.pipeline end to end on real media: students, tracks, statuses, resume after a kill."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_one_face_video_gives_one_student(analysed_db):
     store, result = analysed_db
     assert result.status == "complete"
     assert result.students == 1
-    assert result.observations == 20  # the face is in every one of the 20 sampled frames (1 fps)
+    assert result.observations == 20  # the student is in every one of the 20 sampled frames (1 fps)
     labels = store.query_df("SELECT label FROM students WHERE lecture_id = ?", [result.lecture_id])
     assert labels["label"].tolist() == ["Student 1"]
 
@@ -29,6 +29,9 @@ def test_one_face_video_gives_one_student(analysed_db):
 def test_observation_rows_are_complete(analysed_db):
     store, result = analysed_db
     df = store.query_df("SELECT * FROM observations WHERE lecture_id = ?", [result.lecture_id])
+    assert df["present"].all() and df["face_visible"].all()  # a close-up: the face is always in view
+    assert (df["sx2"] > df["sx1"]).all() and (df["person_score"] > 0.25).all()  # the student's box
+    assert df["sx1"].le(df["x1"] + 1).all() and df["sx2"].ge(df["x2"] - 1).all()  # the face is inside it
     probs = df[[c for c in df.columns if c.startswith("p_")]].to_numpy(dtype=float)
     assert abs(probs.sum(axis=1) - 1).max() < 1e-4
     assert (df["det_score"] > 0.9).all()
@@ -48,19 +51,22 @@ def test_no_face_video_has_no_observations_and_says_so(tmp_path, models):
     result = analyze(fixture("no_face.mp4"), store, Settings(), models=models)
     assert result.status == "no_faces"
     assert result.observations == 0 and result.students == 0
-    assert any("No faces found" in w for w in result.warnings)
+    assert any("No students found in no_face.mp4" in w for w in result.warnings)
     assert store.lecture(result.lecture_id).status == "no_faces"
 
 
 def test_hevc_face_then_no_face(tmp_path, models):
     store = Store(tmp_path / "db.duckdb")
     result = analyze(fixture("face_noface.mov"), store, Settings(), models=models)
-    df = store.query_df("SELECT t FROM observations WHERE lecture_id = ?", [result.lecture_id])
+    df = store.query_df("SELECT t, present FROM observations WHERE lecture_id = ?", [result.lecture_id])
     assert result.students == 1
-    # The face is there at the start and gone in the second half of the 6.4 s clip.
-    assert df["t"].min() == 0.0
-    assert df["t"].max() < 3.2
-    assert 2 <= len(df) < result.frames_sampled
+    # The person is there at the start and gone in the second half of the 6.4 s clip: absent
+    # moments are rows with present = false (not missing rows, not zeros).
+    here = df[df["present"]]
+    assert here["t"].min() == 0.0
+    assert here["t"].max() < 3.2
+    assert 2 <= len(here) < result.frames_sampled == len(df)
+    assert df[~df["present"]]["t"].min() > here["t"].max()
 
 
 def test_still_image_is_a_one_frame_lecture_with_six_faces(tmp_path, models):

@@ -10,6 +10,7 @@ it is a real student (and not a poster) is judged over the lecture (`core.vision
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -28,6 +29,12 @@ FACE_KEYPOINT_MIN = 0.6
 # Head crops (the head region grown 1.4x) are resized to this side for the second look, so a
 # 20 px back-row head becomes ~110 px.
 CROP_PX = 160
+
+
+# The pose model runs in this pool while the calling thread runs the face detector on the same
+# frame: both release the GIL (onnxruntime, OpenCV, torch), so on two cores they overlap. Shared
+# by every run of the process; each model serialises its own calls.
+_POSE_POOL = ThreadPoolExecutor(2, thread_name_prefix="classlens-pose")
 
 
 def _grow(box: Box, factor: float) -> Box:
@@ -104,14 +111,15 @@ class StudentFinder:
 
     def find(self, rgb: np.ndarray, frame_index: int, t: float) -> list[StudentObservation]:
         h, w = rgb.shape[:2]
-        people: People = self.pose_model.detect(rgb)  # type: ignore[attr-defined]
+        pending = _POSE_POOL.submit(self.pose_model.detect, rgb)  # type: ignore[attr-defined]
+        faces = self.face_detector.detect(rgb, frame_index, t)  # type: ignore[attr-defined]
+        people: People = pending.result()
         heads_all = [head_region(k, tuple(b)) for b, k in zip(people.boxes, people.keypoints, strict=True)]
         keep = dedupe_people(people, heads_all)
         boxes = [tuple(float(v) for v in people.boxes[i]) for i in keep]
         kpts = [people.keypoints[i] for i in keep]
         scores = [float(people.scores[i]) for i in keep]
         heads = [heads_all[i] for i in keep]
-        faces = self.face_detector.detect(rgb, frame_index, t)  # type: ignore[attr-defined]
         owner = assign_faces(heads, faces)
         face_of: dict[int, FaceObservation] = {pi: faces[fi] for fi, pi in owner.items()}
         if self.second_look:
