@@ -678,12 +678,19 @@ class Store:
     # -- roster --------------------------------------------------------------------------------
     def roster_add(self, name: str, embeddings: np.ndarray) -> None:
         """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos)."""
-        name = name.strip()
-        if not name:
+        self.roster_add_many({name: embeddings})
+
+    def roster_add_many(self, people: dict[str, np.ndarray]) -> None:
+        """Enrol several people at once, all in one transaction: name -> (k, 512) embeddings."""
+        names = {name: name.strip() for name in people}
+        if not all(names.values()):
             raise ClassLensError("A roster name cannot be empty.")
         with self.transaction() as con:
-            for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
-                con.execute("INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [name, emb.tolist()])
+            for name, embeddings in people.items():
+                for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
+                    con.execute(
+                        "INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [names[name], emb.tolist()]
+                    )
 
     def roster_remove(self, name: str) -> int:
         """Delete every embedding of `name`; returns how many were removed."""
