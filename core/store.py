@@ -504,17 +504,23 @@ class Store:
         )
         token = self._claims.get(lecture_id)
         if row is None:
-            self._release(lecture_id)
+            self._end_run(token)
             raise ClaimLost(f"Lecture {lecture_id} was deleted while it was being analysed; this run stopped.")
         status, worker, age = row
         if token is not None and worker != token:
-            self._release(lecture_id)
+            self._end_run(token)  # the claim stays recorded so `set_status` changes nothing either
             raise ClaimLost(
                 f"Lecture {lecture_id} was taken over by another run while this one was paused; this run "
                 "stopped without writing more (the other run's results are kept)."
             )
         if token is None and status == "running" and _worker_alive(worker, age, self.claim_timeout_s):
             raise ClaimLost(f"Lecture {lecture_id} is being analysed by another run; nothing was written.")
+
+    @staticmethod
+    def _end_run(token: str | None) -> None:
+        if token is not None:
+            with _LIVE_CLAIMS_GUARD:
+                _LIVE_CLAIMS.discard(token)
 
     def _release(self, lecture_id: int) -> None:
         token = self._claims.pop(lecture_id, None)
