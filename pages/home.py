@@ -63,6 +63,7 @@ def start_job(video: Path, name: str, key: str, *, temporary: bool) -> None:
     if not started:
         st.session_state["already_running"] = job.job_id
     show_job(job)
+    st.rerun()  # draw the page again with Analyse disabled while the job runs
 
 
 def my_jobs() -> list[Job]:
@@ -71,12 +72,14 @@ def my_jobs() -> list[Job]:
 
 
 def already_running(key: str) -> bool:
-    """Whether this lecture is being analysed (by any tab); if so this tab follows that job."""
+    """False, or (when this lecture is being analysed by any tab) this tab follows that job and
+    the page is drawn again."""
     job = job_registry().running(key)
     if job is not None:
         st.session_state["already_running"] = job.job_id
         show_job(job)
-    return job is not None
+        st.rerun()
+    return False
 
 
 limit_mb = st.get_option("server.maxUploadSize")
