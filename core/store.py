@@ -300,14 +300,16 @@ class Store:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only, config=dict(DUCKDB_CONFIG))
                 break
-            except duckdb.ConnectionException as exc:
-                if read_only and not self.read_only and "different configuration" in str(exc):
+            except duckdb.Error as exc:
+                other_mode = isinstance(exc, duckdb.ConnectionException) and "different configuration" in str(exc)
+                if other_mode and read_only and not self.read_only:
                     # This process has the file open for writing (it is ours): look through that.
                     read_only = False
                     continue
-                raise NotAClassLensDatabase(f"Cannot open the database {self.path}: {_one_line(exc)}") from exc
-            except duckdb.Error as exc:
-                if not (isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()):
+                # Busy: another process holds the file, or another thread of this one is taking a
+                # read-only look at it (a moment); anything else is not a file we can use.
+                locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+                if not (locked or other_mode):
                     raise NotAClassLensDatabase(f"Cannot open the database {self.path}: {_one_line(exc)}") from exc
                 waited = time.monotonic() - started
                 if waited >= wait:
