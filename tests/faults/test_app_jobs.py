@@ -57,3 +57,26 @@ def test_a_second_analyse_follows_the_running_job(fresh_db, analysed_db):
     assert len(lectures) == 1 and lectures["status"][0] == "complete"
     lid = int(lectures["lecture_id"][0])
     assert (store.count_students(lid), store.count_observations(lid)) == (clean.students, clean.observations)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [({"CLASSLENS_FPS": "abc"}, ["CLASSLENS_FPS='abc'"]), ({"CLASSLENS_DETECTOR": "haar"}, ["CLASSLENS_DETECTOR"])],
+    ids=["fps", "detector"],
+)
+def test_the_app_says_what_is_wrong_with_its_settings(fresh_db, monkeypatch, env, words):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception and at.error and all(w in at.error[0].value for w in words)
+
+
+def test_the_app_leaves_a_foreign_database_untouched(tmp_path, app_db, monkeypatch):
+    from tests.faults.test_databases import _foreign
+
+    path = _foreign(tmp_path / "other.duckdb")
+    before = path.read_bytes()
+    monkeypatch.setenv("CLASSLENS_DB", str(path))
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60).run()
+    assert not at.exception and at.error and "another program" in at.error[0].value
+    assert path.read_bytes() == before
