@@ -910,6 +910,8 @@ def check_db_path(path: str | Path) -> Path:
             if not parent.is_dir():
                 raise NotAClassLensDatabase(f"Cannot create the database {p}: {parent} is a file, not a folder.")
             break
+    if not p.exists() and p.suffix.lower() in (".sqlite", ".sqlite3", ".db3"):
+        raise NotAClassLensDatabase(f"{p}: ClassLens keeps its data in DuckDB, not SQLite; use a .duckdb file name.")
     if p.is_file():
         try:
             with open(p, "rb") as f:

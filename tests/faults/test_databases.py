@@ -93,11 +93,23 @@ def test_a_classlens_archive_opens_read_only_and_untouched(tmp_path, analysed_db
         (lambda tmp: "md:classlens", ["md:classlens", "local database file"]),
         (lambda tmp: "s3://bucket/classlens.duckdb", ["s3://", "local database file"]),
         (lambda tmp: str(_sqlite(tmp / "lectures.sqlite")), ["lectures.sqlite", "SQLite"]),
+        (lambda tmp: str(_sqlite(tmp / "lectures.duckdb")), ["lectures.duckdb", "SQLite"]),
+        (lambda tmp: str(tmp / "new.sqlite"), ["new.sqlite", "not SQLite"]),
         (lambda tmp: str(_text(tmp / "notes.duckdb")), ["notes.duckdb", "not a DuckDB"]),
         (lambda tmp: str(_text(tmp / "file") / "classlens.duckdb"), ["classlens.duckdb", "is a file, not a folder"]),
         (lambda tmp: str(tmp), ["is a folder"]),
     ],
-    ids=["memory", "motherduck", "s3", "sqlite", "text-file", "parent-is-a-file", "folder"],
+    ids=[
+        "memory",
+        "motherduck",
+        "s3",
+        "sqlite",
+        "sqlite-named-duckdb",
+        "new-sqlite",
+        "text-file",
+        "parent-is-a-file",
+        "folder",
+    ],
 )
 def test_paths_that_are_not_a_classlens_file_fail_in_one_line(tmp_path, capsys, make, words):
     db = make(tmp_path)
