@@ -71,15 +71,14 @@ def my_jobs() -> list[Job]:
     return [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
 
 
-def already_running(key: str) -> bool:
-    """False, or (when this lecture is being analysed by any tab) this tab follows that job and
-    the page is drawn again."""
+def follow_if_running(key: str) -> None:
+    """When this lecture is being analysed (by any tab), this tab follows that job: the page is
+    drawn again at once (st.rerun does not return)."""
     job = job_registry().running(key)
     if job is not None:
         st.session_state["already_running"] = job.job_id
         show_job(job)
         st.rerun()
-    return False
 
 
 limit_mb = st.get_option("server.maxUploadSize")
@@ -94,11 +93,11 @@ analyse_help = "Wait for the running analysis to finish (or cancel it)." if busy
 if c1.button("Analyse", type="primary", disabled=upload is None or busy, help=analyse_help) and not busy:
     assert upload is not None
     key = lecture_key(hashlib.sha256(upload.getbuffer()).hexdigest())
-    if not already_running(key):
-        fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
-        with os.fdopen(fd, "wb") as f:
-            f.write(upload.getbuffer())
-        start_job(Path(tmp), upload.name, key, temporary=True)
+    follow_if_running(key)  # before a copy of the upload is written
+    fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
+    with os.fdopen(fd, "wb") as f:
+        f.write(upload.getbuffer())
+    start_job(Path(tmp), upload.name, key, temporary=True)
 sample_help = "A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."
 if c2.button("Try the sample lecture", help=sample_help, disabled=busy) and not busy:
     start_job(SAMPLE, SAMPLE.name, lecture_key(file_sha256(SAMPLE)), temporary=False)
