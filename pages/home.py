@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from app.resources import (
     job_registry,
 )  # fmt: skip
 from app.widgets import STATUS_TEXT, lectures
-from core.pipeline import analyze
+from core.pipeline import analyze, file_sha256
 from core.privacy import delete_lecture, save_thumbnails, strongest_moments_all
 from core.settings import PROJECT_ROOT
 from core.video import VIDEO_SUFFIXES
@@ -32,8 +33,21 @@ st.caption(
 )
 
 
-def start_job(video: Path, name: str, *, temporary: bool) -> None:
-    """Analyse `video` in a background thread; this tab remembers the job."""
+def lecture_key(sha256: str) -> str:
+    """What makes a lecture: the file's content and the settings it is analysed with."""
+    return f"{sha256}|{current_settings().analysis_key()}"
+
+
+def show_job(job: Job) -> None:
+    """This tab follows `job` (its own or one started by another tab)."""
+    jobs = st.session_state.setdefault("jobs", [])
+    if job.job_id not in jobs:
+        jobs.append(job.job_id)
+
+
+def start_job(video: Path, name: str, key: str, *, temporary: bool) -> None:
+    """Analyse `video` in a background thread, unless its lecture is being analysed already (then
+    this tab shows that job); this tab remembers the job."""
     settings, prefs, store = current_settings(), current_preferences(), current_store()
     models = current_models(settings)
 
@@ -45,8 +59,26 @@ def start_job(video: Path, name: str, *, temporary: bool) -> None:
         return result
 
     cleanup = (lambda: video.unlink(missing_ok=True)) if temporary else None
-    job = job_registry().submit(name, run, cleanup)
-    st.session_state.setdefault("jobs", []).append(job.job_id)
+    job, started = job_registry().submit_once(key, name, run, cleanup)
+    if not started:
+        st.session_state["already_running"] = job.job_id
+    show_job(job)
+    st.rerun()  # draw the page again with Analyse disabled while the job runs
+
+
+def my_jobs() -> list[Job]:
+    registry = job_registry()
+    return [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
+
+
+def follow_if_running(key: str) -> None:
+    """When this lecture is being analysed (by any tab), this tab follows that job: the page is
+    drawn again at once (st.rerun does not return)."""
+    job = job_registry().running(key)
+    if job is not None:
+        st.session_state["already_running"] = job.job_id
+        show_job(job)
+        st.rerun()
 
 
 limit_mb = st.get_option("server.maxUploadSize")
@@ -55,15 +87,24 @@ upload = st.file_uploader(
     f"Lecture video ({kinds}; up to {limit_mb} MB)", type=[s.strip(".") for s in VIDEO_SUFFIXES],
     help=f"The size limit ({limit_mb} MB) is set by server.maxUploadSize in .streamlit/config.toml.",
 )  # fmt: skip
+busy = any(j.active for j in my_jobs())  # one analysis at a time per tab: Analyse waits for it
 c1, c2 = st.columns([1, 3])
-if c1.button("Analyse", type="primary", disabled=upload is None):
+analyse_help = "Wait for the running analysis to finish (or cancel it)." if busy else None
+if c1.button("Analyse", type="primary", disabled=upload is None or busy, help=analyse_help) and not busy:
     assert upload is not None
+    key = lecture_key(hashlib.sha256(upload.getbuffer()).hexdigest())
+    follow_if_running(key)  # before a copy of the upload is written
     fd, tmp = tempfile.mkstemp(prefix="classlens-", suffix=Path(upload.name).suffix.lower())
     with os.fdopen(fd, "wb") as f:
         f.write(upload.getbuffer())
-    start_job(Path(tmp), upload.name, temporary=True)
-if c2.button("Try the sample lecture", help="A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."):
-    start_job(SAMPLE, SAMPLE.name, temporary=False)
+    start_job(Path(tmp), upload.name, key, temporary=True)
+sample_help = "A 20-second real clip shipped with ClassLens (samples/SOURCE.md)."
+if c2.button("Try the sample lecture", help=sample_help, disabled=busy) and not busy:
+    start_job(SAMPLE, SAMPLE.name, lecture_key(file_sha256(SAMPLE)), temporary=False)
+if (shown := st.session_state.pop("already_running", None)) is not None:
+    job = job_registry().get(shown)
+    if job is not None and job.active:
+        st.info(f"{job.name} is already being analysed; its progress is shown below.")
 
 
 def plural(n: int, word: str) -> str:
@@ -97,11 +138,6 @@ def job_view(job: Job) -> None:
         st.info(f"{job.name}: stopped. What was analysed is kept; analyse the same file again to resume.")
     elif job.status == "failed":
         st.error(f"{job.name}: {job.error}")
-
-
-def my_jobs() -> list[Job]:
-    registry = job_registry()
-    return [j for j in (registry.get(i) for i in st.session_state.get("jobs", [])) if j is not None]
 
 
 # Poll once a second only while one of this tab's analyses runs.

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import streamlit as st
 
 from app.resources import current_store
 from core.errors import ClassLensError
-from core.roster import MAX_PHOTOS, enrol, enrol_zip
+from core.roster import MAX_PHOTOS, clean_name, enrol, enrol_zip
 
 st.title("Roster")
 st.caption(
@@ -33,15 +31,9 @@ with st.form("enrol", clear_on_submit=True):
     )
     if st.form_submit_button("Enrol", type="primary"):
         try:
-            images = []
-            for p in photos or []:
-                bgr = cv2.imdecode(np.frombuffer(p.getvalue(), np.uint8), cv2.IMREAD_COLOR)
-                if bgr is None:
-                    raise ClassLensError(f"{p.name}: not a readable image.")
-                images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             with st.spinner("Reading faces…"):
-                n = enrol(store, name, images)
-            st.success(f"Enrolled {name.strip()} with {n} photo(s).")
+                n = enrol(store, name, [p.getvalue() for p in photos or []], [p.name for p in photos or []])
+            st.success(f"Enrolled {clean_name(name)} with {n} photo(s).")
             st.rerun()
         except ClassLensError as exc:
             st.error(str(exc))
@@ -51,7 +43,7 @@ with st.expander("Enrol a whole class from a zip (one folder of photos per name)
     if archive is not None and st.button("Enrol everyone in the zip"):
         try:
             with st.spinner("Reading faces…"):
-                added = enrol_zip(store, archive.getvalue())
+                added = enrol_zip(store, archive.getvalue(), archive.name)
             st.success("Enrolled " + ", ".join(f"{k} ({v})" for k, v in added.items()))
         except ClassLensError as exc:
             st.error(str(exc))
