@@ -25,9 +25,10 @@ from core.video import VIDEO_SUFFIXES
 SAMPLE = PROJECT_ROOT / "samples" / "sample_lecture.mp4"
 
 st.title("ClassLens")
+measures = "attention" if current_preferences().attention_only else "attention and facial expression"
 st.caption(
-    "Upload a recorded lecture. ClassLens finds each student's face, follows it through the video as one "
-    "anonymous student, and measures attention and facial expression. Only numbers are stored: no video "
+    "Upload a recorded lecture. ClassLens finds each student, follows them through the video as one "
+    f"anonymous student, and measures {measures}. Only numbers are stored: no video "
     "frames, no face images. Everything runs on this computer."
 )
 

@@ -34,7 +34,7 @@ prefs = current_preferences()
 settings = current_settings()
 st.caption(
     "Press START and allow the camera. The class is analysed at about "
-    f"{units.rate(settings.fps)}{' (attention only: no emotions)' if settings.attention_only else ''}; "
+    f"{units.rate(settings.fps)}{' (attention only)' if settings.attention_only else ''}; "
     "the numbers are saved as a live lecture, which appears on the Home page when you press STOP. "
     "No video is recorded."
 )
