@@ -201,7 +201,7 @@ def claims(sentence: str, facts: LectureFacts) -> list[Problem]:
     return out
 
 
-GROUNDING_NOTE_PREFIX = "_Grounding: "  # starts the writer's closing note (core.report.writers)
+GROUNDING_NOTE_PREFIX = "_About the wording: "  # starts the writer's closing note (core.report.writers)
 GROUNDING_NOTE = re.compile(r"\n" + re.escape(GROUNDING_NOTE_PREFIX) + r"[^\n]*_\s*$")
 
 
@@ -222,7 +222,7 @@ def check(
         check_claims: also check direction words (low/high, rose/fell, most/least).
     """
     problems: list[Problem] = []
-    # The writer's closing note on what it replaced ("_Grounding: ... 9 piece(s) ..._") is
+    # The writer's closing note on what it replaced ("_About the wording: ..._") is
     # ClassLens's own bookkeeping, not a statement about the lecture: its counts are not facts.
     text = GROUNDING_NOTE.sub("", text)
     known = set(facts.names) | {facts.file_name} | set(allowed_names)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -202,9 +203,9 @@ class ModelWriter:
         name: str,
         wording: Wording,
         budget_s: float = 30.0,
-        summary_tokens: int = 48,
-        note_tokens: int = 32,
-        max_notes: int = 2,
+        summary_tokens: int = 60,
+        note_tokens: int = 40,
+        max_notes: int = 3,
     ) -> None:
         self.name = name
         self.wording = wording
@@ -237,6 +238,16 @@ class ModelWriter:
             if first is not None and report.first_token_s is None:
                 report.first_token_s = call_start + first
             cleaned = _clean(text)
+            # The prompts ask for no numbers: figures come only from the rules writer, next to their
+            # subject. A worded sentence with a figure is dropped even when the figure exists
+            # somewhere in the facts (it may belong to another half, student or period).
+            kept = [x for x in re.split(r"(?<=[.!?])\s+", cleaned) if x and not re.search(r"\d", x)]
+            if cleaned and len(kept) < len(re.split(r"(?<=[.!?])\s+", cleaned)):
+                notes.append(
+                    f"A sentence of the {label.lower()} from the language model was dropped because it wrote "
+                    "figures of its own; the figures in this report come from the measurements."
+                )
+            cleaned = " ".join(kept)
             if not cleaned:
                 report.replaced += 1
                 notes.append(f"The {label.lower()} from the language model was empty or cut off, so it was left out.")
