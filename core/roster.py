@@ -17,10 +17,13 @@ MAX_PHOTOS = 5
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def enrol(store: Store, name: str, images: list[str | Path | np.ndarray]) -> int:
-    """Embed the largest face of each photo and add them to `name` (at most 5 in all).
+def photos_of(store: Store, name: str) -> int:
+    """How many photos (embeddings) `name` has on the roster (0 = not enrolled)."""
+    return int(store.roster_list().set_index("name")["photos"].get(name.strip(), 0)) if name.strip() else 0
 
-    Returns the number of embeddings added.
+
+def embed_photos(name: str, images: list[str | Path | np.ndarray]) -> np.ndarray:
+    """(k, 512) embeddings of the largest face of each photo.
 
     Raises:
         ClassLensError: no photo, too many photos, or a photo without a face (named in the message).
@@ -29,10 +32,9 @@ def enrol(store: Store, name: str, images: list[str | Path | np.ndarray]) -> int
 
     name = name.strip()
     if not images:
-        raise ClassLensError(f"Give 1–{MAX_PHOTOS} photos of {name}.")
-    have = int(store.roster_list().set_index("name")["photos"].get(name, 0)) if name else 0
-    if have + len(images) > MAX_PHOTOS:
-        raise ClassLensError(f"{name} would have {have + len(images)} photos; at most {MAX_PHOTOS} are kept.")
+        raise ClassLensError(f"Give 1–{MAX_PHOTOS} photos of {name or 'the student'}.")
+    if len(images) > MAX_PHOTOS:
+        raise ClassLensError(f"{len(images)} photos of {name} were given; at most {MAX_PHOTOS} are kept.")
     embeddings = []
     for img in images:
         try:
@@ -40,7 +42,25 @@ def enrol(store: Store, name: str, images: list[str | Path | np.ndarray]) -> int
         except ClassLensError as exc:
             label = Path(img).name if isinstance(img, (str, Path)) else "a photo"
             raise ClassLensError(f"{label}: {exc}") from exc
-    store.roster_add(name, np.stack(embeddings))
+    return np.stack(embeddings)
+
+
+def enrol(store: Store, name: str, images: list[str | Path | np.ndarray], *, replace: bool = False) -> int:
+    """Embed the largest face of each photo and add them to `name` (at most 5 in all), or with
+    `replace` put them in place of the name's earlier photos. Returns the number of embeddings.
+
+    Raises:
+        ClassLensError: no photo, too many photos, or a photo without a face (named in the message).
+    """
+    name = name.strip()
+    have = 0 if replace else photos_of(store, name)
+    if images and have + len(images) > MAX_PHOTOS:
+        raise ClassLensError(
+            f"{name} would have {have + len(images)} photos; at most {MAX_PHOTOS} are kept. "
+            "Replace their photos instead, or add fewer."
+        )
+    embeddings = embed_photos(name, images)
+    store.roster_add(name, embeddings, replace=replace)
     return len(embeddings)
 
 

@@ -378,7 +378,7 @@ class Store:
 
     def list_lectures(self) -> pd.DataFrame:
         return self.query_df(
-            "SELECT l.lecture_id, l.file_name, l.created_at, l.duration_s, l.status, l.source, "
+            "SELECT l.lecture_id, l.file_name, l.sha256, l.created_at, l.duration_s, l.status, l.source, "
             "(SELECT count(*) FROM students s WHERE s.lecture_id = l.lecture_id) AS students "
             "FROM lectures l ORDER BY l.created_at DESC, l.lecture_id DESC"
         )
@@ -463,12 +463,15 @@ class Store:
             )
 
     # -- roster --------------------------------------------------------------------------------
-    def roster_add(self, name: str, embeddings: np.ndarray) -> None:
-        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos)."""
+    def roster_add(self, name: str, embeddings: np.ndarray, *, replace: bool = False) -> None:
+        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos); with
+        `replace`, the name's earlier embeddings are removed in the same transaction."""
         name = name.strip()
         if not name:
             raise ClassLensError("A roster name cannot be empty.")
         with self.transaction() as con:
+            if replace:
+                con.execute("DELETE FROM roster_embeddings WHERE name = ?", [name])
             for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
                 con.execute("INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [name, emb.tolist()])
 

@@ -98,19 +98,34 @@ def test_settings_save_and_delete_everything(app_db):
     assert Store(app_db).list_lectures().empty
 
 
-def test_roster_enrol_and_remove(app_db):
+def test_roster_enrol_confirm_add_or_replace_and_remove(app_db):
     at = page("roster").run()
     assert not at.exception and "Nobody is enrolled" in at.info[0].value
-    at.text_input[0].set_value("Lin-Manuel Miranda")
     photo = fixture("identity/lin_manuel_miranda_1.jpg").read_bytes()
-    at.file_uploader[0].set_value(("lin.jpg", photo, "image/jpeg"))
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    assert Store(app_db).roster_list()["name"].tolist() == ["Lin-Manuel Miranda"]
-    at.run()
+
+    def enrol() -> None:
+        at.text_input[0].set_value("Lin-Manuel Miranda")
+        at.file_uploader[0].set_value(("lin.jpg", photo, "image/jpeg"))
+        next(b for b in at.button if b.label == "Enrol").click().run()
+        assert not at.exception, at.exception
+
+    enrol()
+    assert [s.value for s in at.success] == ["Enrolled Lin-Manuel Miranda: 1 photo on the roster now."]
+    assert Store(app_db).roster_list()["photos"].tolist() == [1]
     assert at.dataframe[0].value["name"].tolist() == ["Lin-Manuel Miranda"]
+    # The same name again: nothing is written until the teacher chooses.
+    enrol()
+    assert "on the roster already with 1 photo" in at.warning[0].value
+    assert Store(app_db).roster_list()["photos"].tolist() == [1]
+    next(b for b in at.button if b.label == "Replace their photos").click().run()
+    assert [s.value for s in at.success] == ["Replaced the photos of Lin-Manuel Miranda: 1 photo on the roster now."]
+    enrol()
+    next(b for b in at.button if b.label == "Add the photos").click().run()
+    assert Store(app_db).roster_list()["photos"].tolist() == [2]
+    assert "2 photos on the roster now" in at.success[0].value
     next(b for b in at.button if b.label == "Remove from the roster").click().run()
     assert Store(app_db).roster_list().empty
+    assert at.success[0].value == "Removed Lin-Manuel Miranda (2 photos) from the roster."
 
 
 class FakeWebRtc:
