@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.resources import current_store, db_str, lecture_exports, lecture_version
@@ -81,3 +82,14 @@ def exports_panel(lecture_id: int, attention_only: bool = False) -> None:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+def chart(fig: go.Figure, where=None) -> None:  # type: ignore[no-untyped-def]
+    """A Plotly figure under its title written as page text: text wraps at any window width,
+    a Plotly title does not (it is cut off in a narrow column)."""
+    where = where or st
+    title = fig.layout.title.text
+    if title:
+        where.markdown(f"**{title}**")
+        fig.update_layout(title=None, margin={"t": 10})
+    where.plotly_chart(fig, width="stretch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.resources import attention_only, current_store, db_str, lecture_frames, lecture_version
-from app.widgets import STATUS_TEXT, exports_panel, lecture_picker, percent
+from app.widgets import STATUS_TEXT, chart, exports_panel, lecture_picker, percent
 from core import charts, units
 from core.dashboard import DEFINITIONS
 from core.faces import EMOTIONS
@@ -50,15 +50,14 @@ with st.expander("How these numbers are computed"):
 if not c.attention_measured:
     st.info("Engagement was not measured for this lecture (head pose was off); presence is shown.")
 
-left, right = st.columns(2)
-left.plotly_chart(charts.engagement_timeline(frames.timeline), width="stretch")
-right.plotly_chart(charts.presence_timeline(frames.per_student_bin), width="stretch")
-left, right = st.columns(2)
-left.plotly_chart(charts.performance_distribution(frames.bands), width="stretch")
+# One chart per row: readable down to an 800-px-wide window.
+chart(charts.engagement_timeline(frames.timeline))
+chart(charts.presence_timeline(frames.per_student_bin))
+chart(charts.attention_heatmap(frames.per_student_bin))
+chart(charts.performance_distribution(frames.bands))
 if show_emotions:
-    right.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
-    st.plotly_chart(charts.positive_index(frames.positive), width="stretch")
-st.plotly_chart(charts.attention_heatmap(frames.per_student_bin), width="stretch")
+    chart(charts.emotion_distribution(frames.emotions_over_time))
+    chart(charts.positive_index(frames.positive))
 
 st.subheader("Students")
 st.caption("Select a row to open that student's page.")

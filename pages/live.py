@@ -23,6 +23,7 @@ from app.resources import (
     lecture_frames,
     lecture_version,
 )  # fmt: skip
+from app.widgets import chart
 from core import charts, units
 from core.live import LiveAnalyser, LiveLecture
 from core.privacy import blur_frame, thumbnails_dir
@@ -78,11 +79,10 @@ def live_panel(lecture: LiveLecture) -> None:
         frames = lecture_frames(
             db_str(), lecture.lecture_id, lecture_version(lecture.lecture_id), settings.attention_only
         )
-        left, right = st.columns(2)
         # Engagement is scored when the lecture stops; while it runs, presence is what is known.
-        left.plotly_chart(charts.presence_timeline(frames.per_student_bin), width="stretch")
+        chart(charts.presence_timeline(frames.per_student_bin))
         if frames.has_emotions:
-            right.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
+            chart(charts.emotion_distribution(frames.emotions_over_time))
 
 
 playing = ctx.state.playing

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.resources import attention_only, current_preferences, current_store, db_str, lecture_version, student_frames
-from app.widgets import lecture_picker, percent
+from app.widgets import chart, lecture_picker, percent
 from core import charts, units
 from core.dashboard import DEFINITIONS, LOW_ENGAGEMENT
 from core.privacy import student_thumbnails
@@ -40,12 +40,11 @@ c2.metric("Engagement", percent(s.engagement), help=DEFINITIONS["engagement"])
 c3.metric("Time in view (m:ss)", units.duration(s.minutes_present * 60))
 c4.metric("Low-engagement periods", len(s.low_periods), help=DEFINITIONS["low"])
 
-left, right = st.columns(2)
-left.plotly_chart(charts.student_timeline(s.timeline, s.label), width="stretch")
+chart(charts.student_timeline(s.timeline, s.label))
 if show_emotions:
-    right.plotly_chart(charts.student_emotions(s.emotions, s.label), width="stretch")
+    chart(charts.student_emotions(s.emotions, s.label))
     left, right = st.columns(2)
-    left.plotly_chart(charts.emotion_minutes(s.emotion_minutes, s.label), width="stretch")
+    chart(charts.emotion_minutes(s.emotion_minutes, s.label), left)
     right.markdown("**Time and model confidence per expression**")
     table = s.emotion_minutes.assign(
         time=[units.duration(m * 60) for m in s.emotion_minutes["minutes"]],
