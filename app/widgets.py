@@ -59,20 +59,20 @@ def exports_panel(lecture_id: int, attention_only: bool = False) -> None:
     (with no emotion in attention-only mode)."""
     data = lecture_exports(db_str(), lecture_id, lecture_version(lecture_id), attention_only)
     st.subheader("Exports")
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
-        "Download observations CSV", data["observations_csv"], file_name=f"lecture-{lecture_id}-observations.csv",
-        mime="text/csv", help="One row per student per sampled moment.",
-    )  # fmt: skip
     per_student = "presence, engagement" + ("" if attention_only else ", each expression's share and time")
-    c2.download_button(
-        "Download students CSV", data["students_csv"], file_name=f"lecture-{lecture_id}-students.csv",
-        mime="text/csv", help=f"One row per student: {per_student}.",
-    )  # fmt: skip
-    c3.download_button(
-        "Download JSON", data["json"], file_name=f"lecture-{lecture_id}-students.json", mime="application/json",
-        help=f"Each student with {per_student}.",
-    )  # fmt: skip
+    with st.container(horizontal=True):  # wraps in a narrow window instead of cutting the labels
+        st.download_button(
+            "Download observations CSV", data["observations_csv"], file_name=f"lecture-{lecture_id}-observations.csv",
+            mime="text/csv", help="One row per student per sampled moment.",
+        )  # fmt: skip
+        st.download_button(
+            "Download students CSV", data["students_csv"], file_name=f"lecture-{lecture_id}-students.csv",
+            mime="text/csv", help=f"One row per student: {per_student}.",
+        )  # fmt: skip
+        st.download_button(
+            "Download JSON", data["json"], file_name=f"lecture-{lecture_id}-students.json", mime="application/json",
+            help=f"Each student with {per_student}.",
+        )  # fmt: skip
     st.text_area(
         "Report input", data["report_input"], height=90,
         help="Per student: presence and engagement (0-1)"

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 from core import metrics, queries
-from core.faces import EMOTIONS
 from core.store import EMOTION_COLUMNS, Store
 
 EMOTION_OBSERVATION_COLUMNS = (*EMOTION_COLUMNS, "dominant_emotion", "dominant_conf")
@@ -68,6 +67,3 @@ def write_csvs(
     obs.write_text(observations_csv(store, lecture_id, attention_only=attention_only))
     stu.write_text(students_csv(store, lecture_id, attention_only=attention_only))
     return obs, stu
-
-
-__all__ = ["EMOTIONS", "emotions_json", "observations_csv", "students_csv", "write_csvs"]

@@ -17,6 +17,15 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d} h"
 
 
+def span(seconds: float) -> str:
+    """A short round length in words: `1 s`, `30 s`, `1 min`, `15 min`, `1 h`."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """`1 student`, `2 students` (`words` for an irregular plural)."""
     return f"{n} {word if n == 1 else (words or word + 's')}"

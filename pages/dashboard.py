@@ -26,7 +26,7 @@ status, name = str(lecture["status"]), str(lecture["file_name"])
 st.title(f"Dashboard · {name}")
 st.caption(
     f"{STATUS_TEXT.get(status, status)} · {units.duration(frames.duration_s)} long · "
-    f"{units.rate(frames.sample_fps)} · time bins of {units.duration(frames.bin_s)}"
+    f"{units.rate(frames.sample_fps)} · time bins of {units.span(frames.bin_s)}"
 )
 if frames.cards.students == 0:
     st.info("No students were found in this lecture, so there is nothing to chart.")
@@ -34,14 +34,16 @@ if frames.cards.students == 0:
     st.stop()
 
 c = frames.cards
-cols = st.columns(6 if show_emotions else 3)
+# Rows of three cards: whole labels and numbers down to an 800-px-wide window.
+cols = st.columns(3)
 cols[0].metric("Students", c.students, help=DEFINITIONS["students"])
 cols[1].metric("Presence", percent(c.presence), help=DEFINITIONS["presence"])
 cols[2].metric("Engagement", percent(c.engagement), help=DEFINITIONS["engagement"])
 if show_emotions:
-    cols[3].metric("Happiness", percent(c.happiness), help=DEFINITIONS["happiness"])
-    cols[4].metric("Model confidence", percent(c.confidence), help=DEFINITIONS["confidence"])
-    cols[5].metric("Anxiety", percent(c.anxiety), help=DEFINITIONS["anxiety"])
+    cols = st.columns(3)
+    cols[0].metric("Happiness", percent(c.happiness), help=DEFINITIONS["happiness"])
+    cols[1].metric("Confidence", percent(c.confidence), help=DEFINITIONS["confidence"])
+    cols[2].metric("Anxiety", percent(c.anxiety), help=DEFINITIONS["anxiety"])
 with st.expander("How these numbers are computed"):
     keys = ["students", "presence", "engagement", "low", "bands"]
     if show_emotions:

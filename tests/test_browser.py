@@ -153,7 +153,10 @@ def test_upload_analyse_dashboard_and_csv(server):
 # that clips its overflow, and its own content not wider than its box (no cut or hidden text).
 _FITS = """e => {
   const r = e.getBoundingClientRect();
-  if (r.width <= 0 || r.left < -1 || r.right > window.innerWidth + 1 || e.scrollWidth > e.clientWidth + 1) return false;
+  if (r.width <= 0 || r.left < -1 || r.right > window.innerWidth + 1) return false;
+  for (const d of [e, ...e.querySelectorAll('*')]) {  // text cut with an ellipsis overflows its box
+    if (d.clientWidth > 0 && d.scrollWidth > d.clientWidth + 1 && !(d instanceof SVGElement)) return false;
+  }
   for (let p = e.parentElement; p; p = p.parentElement) {
     const s = getComputedStyle(p);
     if (s.overflowX !== 'visible') {
@@ -175,7 +178,8 @@ CHART_TITLES = (
 
 @pytest.mark.parametrize("width", [1400, 800])
 def test_past_lectures_buttons_and_chart_titles_fit(server, width):
-    """At 1400 and 800 px wide: every Past lectures button and every dashboard chart title is whole."""
+    """At 1400 and 800 px wide: every Past lectures button, dashboard card, export button and chart
+    title is whole."""
     from playwright.sync_api import sync_playwright
 
     url, db = server
@@ -213,13 +217,22 @@ def test_past_lectures_buttons_and_chart_titles_fit(server, width):
         page.get_by_role("button", name="Open", exact=True).first.click()
         _wait_rendered(page, CHART_TITLES[0])
         page.locator(".js-plotly-plot").nth(5).wait_for(timeout=30_000)
+        cards = page.locator("[data-testid=stMetricLabel], [data-testid=stMetricValue]")
+        exports = [page.get_by_role("button", name=n) for n in ("Download observations CSV", "Download JSON")]
+        for el in [*(cards.nth(i) for i in range(cards.count())), *exports]:
+            el.scroll_into_view_if_needed()
+            assert el.evaluate(_FITS), f"{el.inner_text()!r} is cut off at {width} px"
         for title in CHART_TITLES:
             t = page.get_by_text(title, exact=True).first
             t.scroll_into_view_if_needed()
             assert t.evaluate(_FITS), f"chart title {title!r} is cut off at {width} px"
+        page.set_viewport_size({"width": width, "height": 3400})  # Streamlit scrolls inside its container
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / f"dashboard_{width}.png"))
         plots = page.locator(".js-plotly-plot")
         for i in range(plots.count()):
-            assert plots.nth(i).evaluate(_FITS.replace("e.scrollWidth > e.clientWidth + 1", "false")), i
+            box = plots.nth(i).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, i
         browser.close()
 
 

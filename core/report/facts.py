@@ -21,8 +21,6 @@ from core.metrics import NEGATIVE as NEGATIVE_EMOTIONS
 from core.metrics import Period
 from core.store import Store
 
-__all__ = ["NEGATIVE_EMOTIONS", "Period"]
-
 
 class BadReportInput(ClassLensError):
     """The edited report input string cannot be read."""
