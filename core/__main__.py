@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video", help="video file (mp4/mov/mkv/webm/avi) or image")
     a.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")
     a.add_argument("--out", help="folder for observations.csv and students.csv")
-    a.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
+    a.add_argument("--fps", type=float, help="moments sampled per second (default 1)")
     a.add_argument("--min-face", type=int, help="smallest face side in pixels (default 16)")
     a.add_argument("--attention-only", action="store_true", help="switch emotion inference off")
     a.set_defaults(func=_analyze)
@@ -165,9 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", parents=[db], help="write a report with recommendations for a lecture")
     rep.add_argument("--lecture", type=int, required=True, help="lecture id (see the analyze output)")
-    rep.add_argument("--writer", choices=("rules", "local", "openai"), help="default $CLASSLENS_REPORT_WRITER or local")
+    rep.add_argument("--writer", choices=("rules", "local", "openai"), help="default $CLASSLENS_REPORT_WRITER or rules")
     rep.add_argument("--out", help="also write the report to this file (.txt or .md)")
-    rep.add_argument("--input", help="an edited report input string (Name: happy=0.80 (5.00min); ...)")
+    rep.add_argument(
+        "--input", help="an edited report input string (Name: presence=0.95; engagement=0.72; happy=0.80 (5.00min))"
+    )
     rep.add_argument("--attention-only", action="store_true", help="leave every emotion out")
     rep.set_defaults(func=_report)
     return ap

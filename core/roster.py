@@ -83,16 +83,42 @@ def _embed(rgb: np.ndarray, label: str) -> np.ndarray:
         raise ClassLensError(f"{label}: {exc}") from exc
 
 
-def _check_counts(store: Store, counts: dict[str, int]) -> None:
+def photos_of(store: Store, name: str) -> int:
+    """How many photos (embeddings) `name` has on the roster (0 = not enrolled)."""
+    return int(store.roster_list().set_index("name")["photos"].get(name.strip(), 0)) if name.strip() else 0
+
+
+def _check_counts(store: Store, counts: dict[str, int], replace: bool = False) -> None:
     have = store.roster_list().set_index("name")["photos"]
     for name, n in counts.items():
-        total = int(have.get(name, 0)) + n
+        total = n if replace else int(have.get(name, 0)) + n
         if total > MAX_PHOTOS:
-            raise ClassLensError(f"{name} would have {total} photos; at most {MAX_PHOTOS} are kept.")
+            raise ClassLensError(
+                f"{name} would have {total} photos; at most {MAX_PHOTOS} are kept. "
+                "Replace their photos instead, or add fewer."
+            )
 
 
-def enrol(store: Store, name: str, images: list[Photo], labels: list[str] | None = None) -> int:
-    """Embed the largest face of each photo and add them to `name` (at most 5 in all).
+def embed_photos(name: str, images: list[Photo], labels: list[str] | None = None) -> np.ndarray:
+    """(k, 512) embeddings of the largest face of each of 1–5 photos of `name` (nothing stored).
+
+    Raises:
+        ClassLensError: no photo, too many photos, or a photo that is unreadable or has no face
+            (named in the message).
+    """
+    if not images:
+        raise ClassLensError(f"Give 1–{MAX_PHOTOS} photos of {name or 'the student'}.")
+    if len(images) > MAX_PHOTOS:
+        raise ClassLensError(f"{len(images)} photos of {name} were given; at most {MAX_PHOTOS} are kept.")
+    labels = labels or [_label(img, i) for i, img in enumerate(images)]
+    return np.stack([_embed(photo_rgb(img, lab), lab) for img, lab in zip(images, labels, strict=True)])
+
+
+def enrol(
+    store: Store, name: str, images: list[Photo], labels: list[str] | None = None, *, replace: bool = False
+) -> int:
+    """Embed the largest face of each photo and add them to `name` (at most 5 in all), or with
+    `replace` put them in place of the name's earlier photos.
 
     Args:
         images: paths, file bytes or RGB arrays.
@@ -108,10 +134,9 @@ def enrol(store: Store, name: str, images: list[Photo], labels: list[str] | None
     name = clean_name(name)
     if not images:
         raise ClassLensError(f"Give 1–{MAX_PHOTOS} photos of {name}.")
-    _check_counts(store, {name: len(images)})
-    labels = labels or [_label(img, i) for i, img in enumerate(images)]
-    embeddings = np.stack([_embed(photo_rgb(img, lab), lab) for img, lab in zip(images, labels, strict=True)])
-    store.roster_add_many({name: embeddings})
+    _check_counts(store, {name: len(images)}, replace)
+    embeddings = embed_photos(name, images, labels)
+    store.roster_add_many({name: embeddings}, replace=replace)
     return len(embeddings)
 
 
@@ -208,8 +233,11 @@ def enrol_files(
     photos: list[Photo],
     zips: list[bytes | str | Path],
     zip_names: list[str] | None = None,
+    *,
+    replace: bool = False,
 ) -> dict[str, int]:
     """Photos of `name` plus whole-class zips, all or nothing; returns name -> photos added.
+    With `replace`, each enrolled name's earlier photos are replaced by the new ones.
 
     Raises:
         ClassLensError: any photo or entry unreadable, faceless, too large or too small, a bad
@@ -220,7 +248,7 @@ def enrol_files(
         if name is None:
             raise ClassLensError("Give the student's name with their photos.")
         who = clean_name(name)
-        _check_counts(store, {who: len(photos)})
+        _check_counts(store, {who: len(photos)}, replace)
         for i, img in enumerate(photos):
             label = _label(img, i)
             embeddings[who].append(_embed(photo_rgb(img, label), label))
@@ -229,6 +257,6 @@ def enrol_files(
         for who, vectors in _zip_embeddings(z, zip_name).items():
             embeddings[who].extend(vectors)
     stacked = {who: np.stack(v) for who, v in embeddings.items()}
-    _check_counts(store, {who: len(v) for who, v in stacked.items()})
-    store.roster_add_many(stacked)
+    _check_counts(store, {who: len(v) for who, v in stacked.items()}, replace)
+    store.roster_add_many(stacked, replace=replace)
     return {who: len(v) for who, v in sorted(stacked.items())}

@@ -617,7 +617,7 @@ class Store:
 
     def list_lectures(self) -> pd.DataFrame:
         return self.query_df(
-            "SELECT l.lecture_id, l.file_name, l.created_at, l.duration_s, l.status, l.source, "
+            "SELECT l.lecture_id, l.file_name, l.sha256, l.created_at, l.duration_s, l.status, l.source, "
             "(SELECT count(*) FROM students s WHERE s.lecture_id = l.lecture_id) AS students "
             "FROM lectures l ORDER BY l.created_at DESC, l.lecture_id DESC"
         )
@@ -738,17 +738,21 @@ class Store:
                 con.execute("DELETE FROM students WHERE lecture_id = ? AND student_id = ?", [lecture_id, int(sid)])
 
     # -- roster --------------------------------------------------------------------------------
-    def roster_add(self, name: str, embeddings: np.ndarray) -> None:
-        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos)."""
-        self.roster_add_many({name: embeddings})
+    def roster_add(self, name: str, embeddings: np.ndarray, *, replace: bool = False) -> None:
+        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos); with
+        `replace`, the name's earlier embeddings are removed in the same transaction."""
+        self.roster_add_many({name: embeddings}, replace=replace)
 
-    def roster_add_many(self, people: dict[str, np.ndarray]) -> None:
-        """Enrol several people at once, all in one transaction: name -> (k, 512) embeddings."""
+    def roster_add_many(self, people: dict[str, np.ndarray], *, replace: bool = False) -> None:
+        """Enrol several people at once, all in one transaction: name -> (k, 512) embeddings;
+        with `replace`, each name's earlier embeddings are removed first."""
         names = {name: name.strip() for name in people}
         if not all(names.values()):
             raise ClassLensError("A roster name cannot be empty.")
         with self.transaction() as con:
             for name, embeddings in people.items():
+                if replace:
+                    con.execute("DELETE FROM roster_embeddings WHERE name = ?", [names[name]])
                 for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
                     con.execute(
                         "INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [names[name], emb.tolist()]
