@@ -6,6 +6,7 @@ every change ends with a confirmation that stays on screen.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from app.resources import current_store
