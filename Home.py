@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.resources import auto_purge, current_preferences, current_store, db_str
+from app.resources import auto_purge, current_preferences, current_settings, current_store, db_str
+from core.errors import ClassLensError
 
 st.set_page_config(page_title="ClassLens", page_icon=":material/school:", layout="wide")
+
+try:  # a database that is not ClassLens's, or a bad CLASSLENS_* value: one message, nothing touched
+    current_store()
+    current_settings()
+except ClassLensError as exc:
+    st.error(str(exc))
+    st.stop()
 
 prefs = current_preferences()
 if prefs.retention_days and not current_store().read_only:

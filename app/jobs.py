@@ -3,7 +3,9 @@
 A job runs `core.pipeline.analyze` in its own thread so the page never freezes; the page polls
 the job's progress. The registry is process-wide (held by `st.cache_resource` in
 app/resources.py) and thread-safe, so two tabs analysing two lectures both finish; each tab
-remembers only its job ids. Streamlit is not imported here.
+remembers only its job ids. At most one job runs per lecture key (the file's sha256 and the
+analysis settings): a second request for a lecture being analysed gets the running job. The
+store's claim guards the same lecture across processes. Streamlit is not imported here.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Job:
 
     job_id: str
     name: str
+    key: str | None = None
     started: float = field(default_factory=time.monotonic)
     status: str = "running"
     fraction: float = 0.0
@@ -67,9 +70,30 @@ class JobRegistry:
 
     def submit(self, name: str, run: RunFn, cleanup: Callable[[], None] | None = None) -> Job:
         """Start `run(progress, cancel)` in a daemon thread; `cleanup` runs when it ends."""
-        job = Job(job_id=uuid.uuid4().hex[:12], name=name)
+        return self.submit_once(None, name, run, cleanup)[0]
+
+    def running(self, key: str) -> Job | None:
+        """The active job of this lecture key, if any."""
         with self._lock:
-            self._jobs[job.job_id] = job
+            return next((j for j in self._jobs.values() if j.active and j.key == key), None)
+
+    def submit_once(
+        self, key: str | None, name: str, run: RunFn, cleanup: Callable[[], None] | None = None
+    ) -> tuple[Job, bool]:
+        """Start a job unless one with the same lecture `key` is running: (job, started).
+
+        When a job of `key` is already running, nothing starts, `cleanup` runs at once (the new
+        request's temporary file is not needed) and that running job is returned.
+        """
+        with self._lock:
+            same = next((j for j in self._jobs.values() if j.active and key is not None and j.key == key), None)
+            if same is None:
+                job = Job(job_id=uuid.uuid4().hex[:12], name=name, key=key)
+                self._jobs[job.job_id] = job
+        if same is not None:
+            if cleanup is not None:
+                cleanup()
+            return same, False
 
         def progress(frac: float, msg: str) -> None:
             job.fraction, job.message = float(min(1.0, max(0.0, frac))), msg
@@ -93,7 +117,7 @@ class JobRegistry:
                         log.exception("cleanup after %s failed", name)
 
         threading.Thread(target=target, name=f"classlens-job-{job.job_id}", daemon=True).start()
-        return job
+        return job, True
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

@@ -14,6 +14,7 @@ from app.jobs import JobRegistry
 from core import dashboard, exports, queries
 from core.pipeline import Models, load_models
 from core.privacy import Preferences, load_preferences, purge_expired
+from core.report.facts import build_facts, input_string
 from core.settings import Settings, db_path
 from core.store import Store
 
@@ -62,35 +63,36 @@ def auto_purge(db: str, retention_days: int) -> list[int]:
 
 
 def lecture_version(lecture_id: int) -> str:
-    """Changes whenever the lecture's rows change (status, progress, observations)."""
-    df = current_store().query_df(
-        "SELECT status, updated_at, frames_sampled, "
-        "(SELECT count(*) FROM observations o WHERE o.lecture_id = l.lecture_id) AS n "
-        "FROM lectures l WHERE lecture_id = ?",
-        [lecture_id],
-    )
-    return "" if df.empty else "|".join(str(v) for v in df.iloc[0].tolist())
+    """Changes whenever the lecture's rows change (status, progress, observations, labels)."""
+    return queries.lecture_version(current_store(), lecture_id)
+
+
+def attention_only() -> bool:
+    """The teacher's attention-only choice (Settings & privacy): no emotion anywhere."""
+    return current_preferences().attention_only
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the lecture…")
-def lecture_frames(db: str, lecture_id: int, version: str) -> dashboard.LectureFrames:
-    return dashboard.build(store_at(db), lecture_id)
+def lecture_frames(db: str, lecture_id: int, version: str, attention_only: bool = False) -> dashboard.LectureFrames:
+    return dashboard.build(store_at(db), lecture_id, attention_only=attention_only)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def student_frames(db: str, lecture_id: int, student_id: int, version: str) -> dashboard.StudentFrames:
-    return dashboard.student_frames(store_at(db), lecture_id, student_id)
+def student_frames(
+    db: str, lecture_id: int, student_id: int, version: str, attention_only: bool = False
+) -> dashboard.StudentFrames:
+    return dashboard.student_frames(store_at(db), lecture_id, student_id, attention_only=attention_only)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def lecture_exports(db: str, lecture_id: int, version: str) -> dict[str, str]:
+def lecture_exports(db: str, lecture_id: int, version: str, attention_only: bool = False) -> dict[str, str]:
     """The four exports of a lecture: observations CSV, students CSV, JSON, report input string."""
     store = store_at(db)
     return {
-        "observations_csv": exports.observations_csv(store, lecture_id),
-        "students_csv": exports.students_csv(store, lecture_id),
-        "json": exports.emotions_json(store, lecture_id),
-        "report_input": queries.report_input(store, lecture_id),
+        "observations_csv": exports.observations_csv(store, lecture_id, attention_only=attention_only),
+        "students_csv": exports.students_csv(store, lecture_id, attention_only=attention_only),
+        "json": exports.emotions_json(store, lecture_id, attention_only=attention_only),
+        "report_input": input_string(build_facts(store, lecture_id, attention_only=attention_only)),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.resources import current_store, db_str, lecture_exports, lecture_version
@@ -27,9 +28,11 @@ def lectures() -> pd.DataFrame:
 
 
 def lecture_label(row: pd.Series) -> str:
-    when = pd.Timestamp(row["created_at"]).strftime("%d %b %H:%M")
+    """`file.mp4 · uploaded 01 Dec 18:05 · complete` (two runs of one file differ by upload time)."""
+    when = pd.Timestamp(row["created_at"]).strftime("%d %b %Y %H:%M")
     live = " · live" if row["source"] == "live" else ""
-    return f"{row['file_name']} · {when}{live} · {STATUS_TEXT.get(row['status'], row['status'])}"
+    verb = "recorded" if row["source"] == "live" else "uploaded"
+    return f"{row['file_name']} · {verb} {when}{live} · {STATUS_TEXT.get(row['status'], row['status'])}"
 
 
 def lecture_picker() -> int | None:
@@ -51,26 +54,29 @@ def lecture_picker() -> int | None:
     return int(chosen)
 
 
-def exports_panel(lecture_id: int) -> None:
-    """The four exports of a lecture: two CSVs, the JSON document and the report input string."""
-    data = lecture_exports(db_str(), lecture_id, lecture_version(lecture_id))
+def exports_panel(lecture_id: int, attention_only: bool = False) -> None:
+    """The four exports of a lecture: two CSVs, the JSON document and the report input string
+    (with no emotion in attention-only mode)."""
+    data = lecture_exports(db_str(), lecture_id, lecture_version(lecture_id), attention_only)
     st.subheader("Exports")
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
-        "Download observations CSV", data["observations_csv"], file_name=f"lecture-{lecture_id}-observations.csv",
-        mime="text/csv", help="One row per face per sampled moment.",
-    )  # fmt: skip
-    c2.download_button(
-        "Download students CSV", data["students_csv"], file_name=f"lecture-{lecture_id}-students.csv",
-        mime="text/csv", help="One row per student: minutes, engagement, each emotion's share/minutes/confidence.",
-    )  # fmt: skip
-    c3.download_button(
-        "Download JSON", data["json"], file_name=f"lecture-{lecture_id}-emotions.json", mime="application/json",
-        help="Each student with their emotions, score and minutes (the seed's /api/emotions document).",
-    )  # fmt: skip
+    per_student = "presence, engagement" + ("" if attention_only else ", each expression's share and time")
+    with st.container(horizontal=True):  # wraps in a narrow window instead of cutting the labels
+        st.download_button(
+            "Download observations CSV", data["observations_csv"], file_name=f"lecture-{lecture_id}-observations.csv",
+            mime="text/csv", help="One row per student per sampled moment.",
+        )  # fmt: skip
+        st.download_button(
+            "Download students CSV", data["students_csv"], file_name=f"lecture-{lecture_id}-students.csv",
+            mime="text/csv", help=f"One row per student: {per_student}.",
+        )  # fmt: skip
+        st.download_button(
+            "Download JSON", data["json"], file_name=f"lecture-{lecture_id}-students.json", mime="application/json",
+            help=f"Each student with {per_student}.",
+        )  # fmt: skip
     st.text_area(
         "Report input", data["report_input"], height=90,
-        help="Per student: attention, then each dominant emotion with its mean confidence and minutes.",
+        help="Per student: presence and engagement (0-1)"
+        + ("." if attention_only else ", then each top expression with its mean confidence and minutes."),
     )  # fmt: skip
 
 
@@ -88,3 +94,14 @@ def read_only_archive(what: str) -> bool:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+def chart(fig: go.Figure, where=None) -> None:  # type: ignore[no-untyped-def]
+    """A Plotly figure under its title written as page text: text wraps at any window width,
+    a Plotly title does not (it is cut off in a narrow column)."""
+    where = where or st
+    title = fig.layout.title.text
+    if title:
+        where.markdown(f"**{title}**")
+        fig.update_layout(title=None, margin={"t": 10})
+    where.plotly_chart(fig, width="stretch")

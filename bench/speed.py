@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--reference-seconds", type=float, default=8.0, help="length of the accuracy clip")
     parser.add_argument("--no-reference", action="store_true", help="skip the accuracy comparison")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a Settings field for the main analysis"
+    )
     args = parser.parse_args(argv)
 
     from core.video import decode_only_seconds, probe
@@ -172,7 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     info = probe(video)
     work = Path(tempfile.mkdtemp(prefix="classlens-speed-"))
     decode_s, decoded = decode_only_seconds(video)
-    run = run_child(video, work / "default.duckdb")
+    from bench.accuracy import _parse_value
+
+    overrides = {k: _parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    run = run_child(video, work / "default.duckdb", **overrides)
     decode_after_s, _ = decode_only_seconds(video)  # again: the machine may be busier now
     decode_mean = (decode_s + decode_after_s) / 2
     analysis_s = run["analysis_s"]
@@ -187,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     rss_path = [round(s[2]) for s in samples[:: max(1, len(samples) // 6)]]
     out: dict[str, object] = {
+        "settings": overrides,
         "minutes": round(video_min, 2),
         "video": str(video),
         "width": info.width,

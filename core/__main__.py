@@ -1,8 +1,10 @@
 """Command line: `python -m core analyze VIDEO [--db FILE] [--out DIR] [--fps N]`,
 `python -m core batch SOURCE... --out DIR [--ray ADDRESS] [--workers N] [--fps N]`, `roster`, `report`.
 
-Progress goes to stderr; the last stdout line is one JSON object. Errors a user can cause exit
-with status 2 and a one-line message (no traceback).
+Progress goes to stderr; the last stdout line is one JSON object. Every failure exits with
+status 2 and one line on stderr naming the file and the problem (no traceback; set
+CLASSLENS_DEBUG=1 to see it). Settings, paths and output folders are checked before anything is
+written, and commands that only read (report, roster list / remove) never create a database.
 """
 
 from __future__ import annotations
@@ -10,11 +12,37 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from core.errors import ClassLensError
 from core.settings import Settings, db_path
+
+log = logging.getLogger("core.cli")
+
+
+def _out_folder(out: str) -> Path:
+    """`--out` of analyze: a folder (created at the end); refused now if it cannot be one."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ClassLensError(f"--out {out}: is a file, not a folder for the CSV files.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ClassLensError(f"--out {out}: {parent} is a file, not a folder.")
+            break
+    return path
+
+
+def _out_file(out: str) -> Path:
+    """`--out` of report: a file whose folder must exist (checked before the report is made)."""
+    path = Path(out)
+    if path.is_dir():
+        raise ClassLensError(f"--out {out}: is a folder; give a file name such as {path / 'report.md'}.")
+    if not path.parent.is_dir():
+        raise ClassLensError(f"--out {out}: the folder {path.parent} does not exist.")
+    return path
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -27,6 +55,7 @@ def _analyze(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         fps=args.fps, min_face=args.min_face, attention_only=True if args.attention_only else None
     )
+    out_dir = _out_folder(args.out) if args.out else None
     store = Store(args.db or db_path())
     bars: list[tqdm] = []  # created at the first progress call, so a bad file prints no bar
 
@@ -55,8 +84,8 @@ def _analyze(args: argparse.Namespace) -> int:
         "warnings": result.warnings,
         "db": str(store.path),
     }
-    if args.out:
-        obs, stu = write_csvs(store, result.lecture_id, args.out)
+    if out_dir is not None:
+        obs, stu = write_csvs(store, result.lecture_id, out_dir)
         out["observations_csv"], out["students_csv"] = str(obs), str(stu)
     print(json.dumps(out))
     return 0
@@ -82,16 +111,14 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _roster(args: argparse.Namespace) -> int:
-    from core.roster import enrol, enrol_zip
+    from core.roster import enrol_files
     from core.store import Store
 
-    store = Store(args.db or db_path())
+    store = Store(args.db or db_path(), create=args.roster_command == "add")
     if args.roster_command == "add":
         zips = [p for p in args.images if p.lower().endswith(".zip")]
         photos = [p for p in args.images if not p.lower().endswith(".zip")]
-        added = {args.name: enrol(store, args.name, photos)} if photos else {}
-        for z in zips:
-            added.update(enrol_zip(store, z))
+        added = enrol_files(store, args.name, photos, zips)  # all or nothing
         print(json.dumps({"added": added}))
     elif args.roster_command == "list":
         df = store.roster_list()
@@ -110,7 +137,8 @@ def _report(args: argparse.Namespace) -> int:
     from core.report import ReportConfig, apply_input, build_facts, generate, save_report
     from core.store import Store
 
-    store = Store(args.db or db_path())
+    out = _out_file(args.out) if args.out else None
+    store = Store(args.db or db_path(), create=False)
     config = ReportConfig.from_env(writer=args.writer)
     facts = build_facts(store, args.lecture, attention_only=True if args.attention_only else None)
     if args.input:
@@ -123,8 +151,8 @@ def _report(args: argparse.Namespace) -> int:
     save_report(store, args.lecture, report.writer, report.model, report.text)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    if args.out:
-        Path(args.out).write_text(report.text, encoding="utf-8")
+    if out is not None:
+        out.write_text(report.text, encoding="utf-8")
     print(report.text)
     return 0
 
@@ -136,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("video", help="video file (mp4/mov/mkv/webm/avi) or image")
     a.add_argument("--db", help="DuckDB file (default $CLASSLENS_DB or data/classlens.duckdb)")
     a.add_argument("--out", help="folder for observations.csv and students.csv")
-    a.add_argument("--fps", type=float, help="frames sampled per second (default 2)")
+    a.add_argument("--fps", type=float, help="moments sampled per second (default 1)")
     a.add_argument("--min-face", type=int, help="smallest face side in pixels (default 16)")
     a.add_argument("--attention-only", action="store_true", help="switch emotion inference off")
     a.set_defaults(func=_analyze)
@@ -165,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", parents=[db], help="write a report with recommendations for a lecture")
     rep.add_argument("--lecture", type=int, required=True, help="lecture id (see the analyze output)")
-    rep.add_argument("--writer", choices=("rules", "local", "openai"), help="default $CLASSLENS_REPORT_WRITER or local")
+    rep.add_argument("--writer", choices=("rules", "local", "openai"), help="default $CLASSLENS_REPORT_WRITER or rules")
     rep.add_argument("--out", help="also write the report to this file (.txt or .md)")
-    rep.add_argument("--input", help="an edited report input string (Name: happy=0.80 (5.00min); ...)")
+    rep.add_argument(
+        "--input", help="an edited report input string (Name: presence=0.95; engagement=0.72; happy=0.80 (5.00min))"
+    )
     rep.add_argument("--attention-only", action="store_true", help="leave every emotion out")
     rep.set_defaults(func=_report)
     return ap
@@ -179,11 +209,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ClassLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("error: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file or folder the system refused
+        if os.environ.get("CLASSLENS_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}.")
+    except Exception as exc:  # a bug: still one line; CLASSLENS_DEBUG=1 shows the traceback
+        if os.environ.get("CLASSLENS_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (run with CLASSLENS_DEBUG=1 for details).")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

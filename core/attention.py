@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.metrics import EYES_CLOSED_BELOW  # one definition of eye closure, in core.metrics
+from core.metrics import LONG_CLOSURE_S as CLOSURE_S
+
 CONE_DEG = 20.0
-CLOSURE_S = 1.5
-EYES_CLOSED_BELOW = 0.3
 HEAD_TURNED_SCORE = 0.3
 HEAD_DOWN_ALONE_SCORE = 0.5
 CLASS_DOWN_SHARE = 0.5

@@ -17,6 +17,11 @@ class UnreadableVideo(ClassLensError):
     """The file is missing, empty, not a video, or too corrupt to decode any frame."""
 
 
+class UnreadableImage(UnreadableVideo):
+    """A photo or still image that is missing, not an image, corrupt or too large to decode
+    (a kind of UnreadableVideo, since a still image can be analysed as a lecture)."""
+
+
 class NoFacesFound(ClassLensError):
     """The input decoded but no face was found in any sampled frame."""
 

@@ -155,8 +155,9 @@ def analyze(
     Raises:
         UnreadableVideo: not a readable video or image.
         LectureBusy: the same lecture is being analysed by another live run.
+        InvalidSettings: a setting is out of range or names an unknown model (nothing written).
     """
-    settings = settings or Settings.from_env()
+    settings = settings.validate() if settings is not None else Settings.from_env()  # before any row
     path = Path(video)
     started = time.perf_counter()
     info = probe(path)

@@ -24,7 +24,7 @@ STORED_STATEMENT = """\
 
 - per lecture: the file name, its checksum, duration, frame rate, the analysis settings and status;
 - per student: an anonymous label ("Student 3") or, if you enrolled a roster, the matched name;
-- per face and sampled moment (2 per second by default): the time, the face box, the detector
+- per student and sampled moment (1 a second by default): the time, the face box, the detector
   score, the 7 emotion probabilities (none in attention-only mode), head pose, eye openness, gaze
   and the attention score;
 - the roster: names and face *embeddings* (512 numbers per photo), never the photos;

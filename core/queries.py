@@ -1,14 +1,14 @@
-"""Read-only queries: DuckDB -> DataFrames and strings for views, exports and reports.
+"""Read-only queries of the store: DuckDB -> DataFrames for metrics, views, exports and reports.
 
-All summaries come from the database, never from in-memory pipeline state. Each observation
-stands for one sampling interval (1 / sample_fps seconds) of its student's time in view.
+Every SQL statement outside core/store.py lives here (pages and report code hold none). Figures
+are not computed here: core/metrics.py defines them from these rows.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from core.faces import EMOTIONS
+from core.errors import LectureNotFound
 from core.store import OBSERVATION_COLUMNS, Store
 
 
@@ -24,94 +24,53 @@ def observations(store: Store, lecture_id: int) -> pd.DataFrame:
 
 
 def students(store: Store, lecture_id: int) -> pd.DataFrame:
-    """Students of a lecture with minutes in view and observation counts, in label order."""
-    return store.query_df(
-        "SELECT s.student_id, s.label AS student, s.identity, s.first_t, count(o.t) AS observations, "
-        "count(o.t) / any_value(l.sample_fps) / 60.0 AS minutes_seen, avg(o.attention) AS attention "
-        "FROM students s JOIN lectures l USING (lecture_id) "
-        "LEFT JOIN observations o USING (lecture_id, student_id) "
-        "WHERE s.lecture_id = ? GROUP BY ALL ORDER BY s.student_id",
-        [lecture_id],
-    )
+    """Students of a lecture (student_id, student = display label, identity, first_t), in id order.
 
-
-def emotion_summary(store: Store, lecture_id: int) -> pd.DataFrame:
-    """Per student and dominant emotion: minutes (observations x sampling interval / 60) and the
-    mean confidence of that emotion while it was dominant. Long format, biggest minutes first."""
-    return store.query_df(
-        "SELECT s.student_id, s.label AS student, o.dominant_emotion AS emotion, "
-        "count(*) AS observations, count(*) / any_value(l.sample_fps) / 60.0 AS minutes, "
-        "avg(o.dominant_conf) AS mean_confidence "
-        "FROM observations o JOIN students s USING (lecture_id, student_id) "
-        "JOIN lectures l USING (lecture_id) "
-        "WHERE o.lecture_id = ? AND o.dominant_emotion IS NOT NULL "
-        "GROUP BY ALL ORDER BY s.student_id, minutes DESC, emotion",
-        [lecture_id],
-    )
-
-
-def student_summary(store: Store, lecture_id: int) -> pd.DataFrame:
-    """One row per student: minutes seen, mean attention, and per emotion its share of the
-    student's observations, minutes and mean confidence (columns `<emotion>_share`,
-    `<emotion>_minutes`, `<emotion>_confidence`)."""
-    base = students(store, lecture_id)
-    emo = emotion_summary(store, lecture_id)
-    if base.empty:
-        return base
-    out = base.set_index("student_id")
-    total = out["observations"].where(out["observations"] > 0)
-    for e in EMOTIONS:
-        sub = emo[emo["emotion"] == e].set_index("student_id")
-        out[f"{e}_share"] = (sub["observations"] / total).reindex(out.index).fillna(0.0)
-        out[f"{e}_minutes"] = sub["minutes"].reindex(out.index).fillna(0.0)
-        out[f"{e}_confidence"] = sub["mean_confidence"].reindex(out.index)
-    return out.reset_index()
-
-
-def report_input(store: Store, lecture_id: int) -> str:
-    """The seed's report input string, e.g.
-    `Student 1: happy=0.80 (5.00min); sad=0.10 (1.00min) | Student 2: ...`
-
-    For each student (label order) each observed dominant emotion with its mean confidence and
-    minutes, most minutes first; with attention measured, `attention=0.72; ` leads the entry.
+    The label is the one display name: the roster name when matched, else "Student N".
     """
-    emo = emotion_summary(store, lecture_id)
-    studs = students(store, lecture_id)
-    parts = []
-    for _, s in studs.iterrows():
-        items = []
-        if pd.notna(s["attention"]):
-            items.append(f"attention={s['attention']:.2f}")
-        rows = emo[emo["student_id"] == s["student_id"]]
-        items += [f"{r.emotion}={r.mean_confidence:.2f} ({r.minutes:.2f}min)" for r in rows.itertuples()]
-        name = s["identity"] if isinstance(s["identity"], str) and s["identity"] else s["student"]
-        parts.append(f"{name}: {'; '.join(items)}")
-    return " | ".join(parts)
+    return store.query_df(
+        "SELECT student_id, label AS student, identity, first_t FROM students WHERE lecture_id = ? ORDER BY student_id",
+        [lecture_id],
+    )
 
 
 def lecture_row(store: Store, lecture_id: int) -> pd.Series:
+    """The `lectures` row of one lecture.
+
+    Raises:
+        LectureNotFound: no such lecture.
+    """
     df = store.query_df("SELECT * FROM lectures WHERE lecture_id = ?", [lecture_id])
+    if df.empty:
+        raise LectureNotFound(f"There is no lecture {lecture_id} in {store.path.name}.")
     return df.iloc[0]
 
 
-def attention_per_minute(store: Store, lecture_id: int) -> pd.DataFrame:
-    """Per student and minute of the lecture: attention with absent samples counted as 0.
+def lecture_version(store: Store, lecture_id: int) -> str:
+    """A string that changes whenever the lecture's rows change (status, progress, observations)."""
+    df = store.query_df(
+        "SELECT status, updated_at, frames_sampled, "
+        "(SELECT count(*) FROM observations o WHERE o.lecture_id = l.lecture_id) AS n, "
+        "(SELECT string_agg(label, ',') FROM students s WHERE s.lecture_id = l.lecture_id) AS labels "
+        "FROM lectures l WHERE lecture_id = ?",
+        [lecture_id],
+    )
+    return "" if df.empty else "|".join(str(v) for v in df.iloc[0].tolist())
 
-    Columns: student_id, student, minute (0-based), samples (observations in the minute),
-    expected (sampling slots in the minute), attention (sum of attention / expected).
-    """
+
+def save_report(store: Store, lecture_id: int, writer: str, model: str | None, text: str) -> pd.Timestamp:
+    """Store one report; returns its creation time (its key within the lecture)."""
+    with store.transaction() as con:
+        rows = con.execute(
+            "INSERT INTO reports (lecture_id, writer, model, text) VALUES (?, ?, ?, ?) RETURNING created_at",
+            [lecture_id, writer, model, text],
+        ).fetchall()
+    return pd.Timestamp(rows[0][0])
+
+
+def list_reports(store: Store, lecture_id: int) -> pd.DataFrame:
+    """Reports of a lecture, newest first: created_at, writer, model, text."""
     return store.query_df(
-        "WITH l AS (SELECT sample_fps, coalesce(nullif(duration_s, 0), 1 / sample_fps) AS dur "
-        "           FROM lectures WHERE lecture_id = $1), "
-        "minutes AS (SELECT unnest(range(0, CAST(ceil((SELECT dur FROM l) / 60) AS BIGINT))) AS minute), "
-        "per AS (SELECT student_id, CAST(floor(t / 60) AS BIGINT) AS minute, count(*) AS samples, "
-        "        sum(coalesce(attention, 0)) AS att FROM observations WHERE lecture_id = $1 GROUP BY ALL) "
-        "SELECT s.student_id, s.label AS student, m.minute, coalesce(p.samples, 0) AS samples, "
-        "  greatest(1, ceil(least(60, (SELECT dur FROM l) - m.minute * 60) * (SELECT sample_fps FROM l))) AS expected, "
-        "  least(1.0, coalesce(p.att, 0) / greatest(1, ceil(least(60, (SELECT dur FROM l) - m.minute * 60) "
-        "    * (SELECT sample_fps FROM l)))) AS attention "
-        "FROM students s CROSS JOIN minutes m "
-        "LEFT JOIN per p ON p.student_id = s.student_id AND p.minute = m.minute "
-        "WHERE s.lecture_id = $1 ORDER BY s.student_id, m.minute",
+        "SELECT created_at, writer, model, text FROM reports WHERE lecture_id = ? ORDER BY created_at DESC",
         [lecture_id],
     )

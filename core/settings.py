@@ -14,11 +14,57 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from core.errors import ClassLensError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_FPS = 60.0
+"""Sampling more often than a video's own frame rate adds nothing; 60 covers every camera."""
+MAX_MIN_FACE = 4096
+
+
+class InvalidSettings(ClassLensError):
+    """A setting (command-line option, environment variable or stored value) is out of range.
+
+    Attributes:
+        field: the Settings field at fault ("" when unknown).
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# field, kind, lower bound (value, "open" | "closed"), upper bound (inclusive), wording
+_RANGES: tuple[tuple[str, str, tuple[float, str] | None, float | None, str], ...] = (
+    ("fps", "float", (0, "open"), MAX_FPS, f"a number of frames per second above 0 and at most {MAX_FPS:g}"),
+    ("min_face", "int", (1, "closed"), MAX_MIN_FACE, f"a whole number of pixels from 1 to {MAX_MIN_FACE}"),
+    ("detect_max_side", "int", (0, "closed"), None, "0 or a whole number of pixels"),
+    ("person_side", "int", (32, "closed"), 4096, "a whole number of pixels from 32 to 4096"),
+    ("person_threshold", "float", (0, "open"), 1.0, "a score above 0 and at most 1"),
+    ("det_threshold", "float", (0, "open"), 1.0, "a score above 0 and at most 1"),
+    ("track_iou", "float", (0, "open"), 1.0, "an overlap above 0 and at most 1"),
+    ("track_max_gap_s", "float", (0, "closed"), None, "0 or more seconds"),
+    ("batch_frames", "int", (1, "closed"), None, "a whole number, 1 or more"),
+    ("torch_threads", "int", (0, "closed"), None, "0 (automatic) or more threads"),
+    ("front_yaw", "float", (-90, "closed"), 90.0, "an angle from -90 to 90 degrees"),
+    ("front_pitch", "float", (-90, "closed"), 90.0, "an angle from -90 to 90 degrees"),
+)
+
+
+_ENV_NAMES = {
+    "fps": "CLASSLENS_FPS",
+    "min_face": "CLASSLENS_MIN_FACE",
+    "attention_only": "CLASSLENS_ATTENTION_ONLY",
+    "emotion_model": "CLASSLENS_EMOTION_MODEL",
+    "detector": "CLASSLENS_DETECTOR",
+    "person_side": "CLASSLENS_PERSON_SIDE",
+}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 DEFAULT_DB = PROJECT_ROOT / "data" / "classlens.duckdb"
 
 
@@ -75,6 +121,46 @@ class Settings:
     front_yaw: float | None = None
     front_pitch: float | None = None
 
+    def __post_init__(self) -> None:
+        """Range checks (cheap, every time a Settings is made); names are checked by `validate`."""
+        for name, kind, low, high, expected in _RANGES:
+            value = getattr(self, name)
+            if value is None and name.startswith("front_"):
+                continue
+            ok = _whole(value) if kind == "int" else _finite(value)
+            if ok and low is not None:
+                ok = value > low[0] if low[1] == "open" else value >= low[0]
+            if ok and high is not None:
+                ok = value <= high
+            if not ok:
+                raise InvalidSettings(
+                    f"{name.replace('_', '-')} = {value!r} is not valid: it must be {expected}.", name
+                )
+
+    def validate(self) -> Settings:
+        """Check the model names too (detector, emotion model); returns self.
+
+        Raises:
+            InvalidSettings: an unknown detector or emotion model name.
+        """
+        from core.detect import DETECTORS
+
+        if self.detector not in DETECTORS:
+            raise InvalidSettings(
+                f"detector = {self.detector!r} is not a known face detector; choose one of {', '.join(DETECTORS)}.",
+                "detector",
+            )
+        if self.emotion_model is not None and not self.attention_only:
+            from models.emotion import available_emotion_models
+
+            names = available_emotion_models()
+            if self.emotion_model not in names:
+                raise InvalidSettings(
+                    f"emotion model = {self.emotion_model!r} is not known; choose one of {', '.join(names)}.",
+                    "emotion_model",
+                )
+        return self
+
     def analysis_key(self) -> str:
         """JSON of the settings that change the observations (stored with the lecture)."""
         d = asdict(self)
@@ -84,32 +170,54 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Defaults, then environment variables, then explicit keyword overrides (None ignored)."""
-        s = cls()
-        env = {
-            "fps": os.environ.get("CLASSLENS_FPS"),
-            "min_face": os.environ.get("CLASSLENS_MIN_FACE"),
-            "attention_only": os.environ.get("CLASSLENS_ATTENTION_ONLY"),
-            "emotion_model": os.environ.get("CLASSLENS_EMOTION_MODEL"),
-            "detector": os.environ.get("CLASSLENS_DETECTOR"),
-            "person_side": os.environ.get("CLASSLENS_PERSON_SIDE"),
-        }
-        types = {f.name: f.type for f in fields(cls)}
+        """Defaults, then environment variables, then explicit keyword overrides (None ignored).
+
+        Every value is checked here, before anything is written (see `validate`).
+
+        Raises:
+            InvalidSettings: a value that cannot be read or is out of range, naming its variable.
+        """
+        types = {f.name: str(f.type) for f in fields(cls)}
         values: dict[str, object] = {}
-        for key, raw in env.items():
-            if raw is None or raw == "":
+        for key, var in _ENV_NAMES.items():
+            raw = os.environ.get(var)
+            if raw is None or raw.strip() == "":
                 continue
-            t = str(types[key])
-            if "bool" in t:
-                values[key] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif "int" in t:
-                values[key] = int(raw)
-            elif "float" in t:
-                values[key] = float(raw)
-            else:
-                values[key] = raw
+            values[key] = _parse(var, raw.strip(), types[key])
+        from_env = {k for k in values if overrides.get(k) is None}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(s, **values)  # type: ignore[arg-type]
+        try:
+            return replace(cls(), **values).validate()  # type: ignore[arg-type]
+        except InvalidSettings as exc:
+            if exc.field in from_env:  # say which environment variable to fix
+                var = _ENV_NAMES[exc.field]
+                raise InvalidSettings(f"{var}={os.environ.get(var)!r}: {exc}", exc.field) from None
+            raise
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _whole(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _parse(var: str, raw: str, type_name: str) -> object:
+    """An environment value as the field's type, or `InvalidSettings` naming the variable."""
+    if "bool" in type_name:
+        if raw.lower() in _TRUE or raw.lower() in _FALSE:
+            return raw.lower() in _TRUE
+        raise InvalidSettings(f"{var}={raw!r}: expected 1 or 0 (true or false).")
+    try:
+        if "int" in type_name:
+            return int(raw)
+        if "float" in type_name:
+            return float(raw)
+    except ValueError:
+        kind = "a whole number" if "int" in type_name else "a number"
+        raise InvalidSettings(f"{var}={raw!r}: expected {kind}.") from None
+    return raw
 
 
 def db_path() -> Path:
@@ -118,4 +226,11 @@ def db_path() -> Path:
 
 
 def max_upload_mb() -> int:
-    return int(os.environ.get("CLASSLENS_MAX_UPLOAD_MB", "2048"))
+    raw = os.environ.get("CLASSLENS_MAX_UPLOAD_MB", "2048")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidSettings(f"CLASSLENS_MAX_UPLOAD_MB={raw!r}: expected a whole number of MB.") from None
+    if value < 1:
+        raise InvalidSettings(f"CLASSLENS_MAX_UPLOAD_MB={raw!r}: expected 1 or more MB.")
+    return value

@@ -5,13 +5,24 @@ it, so two processes (the app and a CLI run, or two CLI runs) can take turns on 
 file. A process that finds the file locked by another waits and retries, then gives up with a
 clear `DatabaseBusy` message. Within one process, DuckDB shares the database between threads.
 No video frames or face crops are ever stored.
+
+Only ClassLens's own files are opened: a path that is not a local file (`:memory:`, `md:...`),
+a file that is not DuckDB, or a DuckDB file with tables but no ClassLens schema is refused
+before anything is written; DuckDB never loads or installs an extension (everything offline).
+A ClassLens archive (`classlens_archive` marker table, views over Parquet) opens read-only.
+
+One live run per lecture: `claim` gives the run a token; every write of that run checks, in its
+own transaction, that the lecture still carries the token, so a run that lost its claim stops
+(`ClaimLost`) instead of writing beside the run that took over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -24,7 +35,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core import archive
 from core.errors import ClassLensError, LectureBusy, LectureNotFound
 from core.faces import EMOTIONS
 from core.track import TrackState
@@ -42,6 +52,17 @@ OBSERVATION_COLUMNS = (
 # Per-student state every sample (schema 4); NULL in rows written before (they were all faces).
 STUDENT_COLUMNS = ("present", "face_visible", "head_down", "head_turned", "hand_raised", "posture")
 HEARTBEAT_STALE_S = 60.0
+"""A run on another machine whose heartbeat is older than this is presumed dead (on this machine
+the process table decides, whatever the heartbeat)."""
+
+# Offline by design: DuckDB must never fetch an extension (e.g. for an .sqlite file or `md:`).
+DUCKDB_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+ARCHIVE_MARKER = "classlens_archive"
+_LECTURE_MARKER_COLUMNS = {"lecture_id", "sha256", "sample_fps", "settings", "status", "progress_t", "heartbeat_at"}
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-12 of every DuckDB database file
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+log = logging.getLogger(__name__)
 
 
 def _first(result: duckdb.DuckDBPyConnection) -> tuple | None:
@@ -63,6 +84,25 @@ def _file_lock(path: Path) -> threading.Lock:
 
 class DatabaseBusy(ClassLensError):
     """Another program holds the database file for longer than we are willing to wait."""
+
+
+class NotAClassLensDatabase(ClassLensError):
+    """The path is not a local file, not a DuckDB file, or a DuckDB file of another program."""
+
+
+class DatabaseMissing(ClassLensError):
+    """A command that only reads found no database file where it expected one."""
+
+
+class ClaimLost(LectureBusy):
+    """The lecture was taken over by another run while this one was paused; this run stopped."""
+
+
+# Claim tokens of the runs of this process that are still going (added by `claim`, removed
+# when the run writes its final status). A claim whose token names this process but is not here
+# is a run of this process that is over.
+_LIVE_CLAIMS: set[str] = set()
+_LIVE_CLAIMS_GUARD = threading.Lock()
 
 
 # Each entry moves the schema from version i to i + 1. Never edit a shipped step: add one.
@@ -184,53 +224,137 @@ class Store:
     """The DuckDB file behind ClassLens.
 
     Args:
-        path: database file (created with its folder if missing).
+        path: database file (created with its folder if missing, unless `create` is False).
         lock_timeout_s: how long to wait for another process that holds the file.
+        create: False for commands that only read (report, roster list): a missing file is an
+            error instead of a new empty database.
+        claim_timeout_s: a run on another machine whose heartbeat is older than this may be taken
+            over (a run on this machine is taken over only when its process is gone).
+
+    Raises:
+        NotAClassLensDatabase: `:memory:`, `md:` or another non-file path, a folder, a file that
+            is not DuckDB, or a DuckDB file of another program (left untouched).
+        DatabaseMissing: `create` is False and there is no file.
     """
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: str | Path,
+        lock_timeout_s: float = 120.0,
+        *,
+        create: bool = True,
+        claim_timeout_s: float = HEARTBEAT_STALE_S,
+    ) -> None:
+        self.path = check_db_path(path)
         self.lock_timeout_s = lock_timeout_s
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # A batch run's archive (core.archive) is opened read-only: no migration, no writes.
-        self.read_only = archive.is_archive(self.path)
+        self.claim_timeout_s = claim_timeout_s
+        self.worker = _process_identity()
+        self.read_only = False
+        self._claims: dict[int, str] = {}  # lecture id -> token of this store's run on it
+        self._busy_since: float | None = None  # set when a wait for the file lock gave up
+        if self.path.is_file() and self.path.stat().st_size == 0 and create:
+            self.path.unlink()  # an empty file holds nothing and DuckDB cannot open it: start afresh
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            if not create:
+                raise DatabaseMissing(
+                    f"There is no ClassLens database at {self.path}; analyse a lecture first or check --db."
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                where = exc.filename or self.path.parent
+                raise NotAClassLensDatabase(
+                    f"Cannot create the database {self.path}: {exc.strerror or exc} ({where})."
+                ) from exc
+        else:
+            self._check_marker()
         if self.read_only:
-            archive.check_version(self.path, SCHEMA_VERSION)
+            self._check_version(self.schema_version())
+        else:
+            self.migrate()
+
+    def _check_marker(self) -> None:
+        """Refuse, untouched, a DuckDB file that belongs to another program; archives are read-only."""
+        with self.connect(inspect=True) as con:
+            tables = {
+                str(r[0])
+                for r in con.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_catalog = current_database() AND table_schema = 'main'"
+                ).fetchall()
+            }
+            columns = {
+                str(r[0])
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+                    "AND table_schema = 'main' AND table_name = 'lectures'"
+                ).fetchall()
+            }
+        if not tables:
+            return  # an empty DuckDB file: ours to set up
+        if ARCHIVE_MARKER in tables and "schema_version" in tables:
+            self.read_only = True
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.migrate()
+        if "schema_version" in tables and (_LECTURE_MARKER_COLUMNS <= columns or tables == {"schema_version"}):
+            return
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise NotAClassLensDatabase(
+            f"{self.path}: this DuckDB file belongs to another program (tables {shown}; no ClassLens schema). "
+            "It was left untouched; give ClassLens its own file."
+        )
 
     # -- connections -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh connection; waits while another process holds the file lock."""
-        deadline = time.monotonic() + self.lock_timeout_s
+    def connect(self, *, timeout_s: float | None = None, inspect: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh connection; waits while another process holds the file lock.
+
+        Args:
+            timeout_s: how long to wait for the lock (default `lock_timeout_s`).
+            inspect: open read-only (to look at a file before deciding it is ours).
+
+        Raises:
+            DatabaseBusy: the lock was not released in time (the message gives the real wait).
+        """
+        wait = self.lock_timeout_s if timeout_s is None else timeout_s
+        started = time.monotonic()
         delay = 0.05
+        read_only = self.read_only or inspect
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=self.read_only)
+                con = duckdb.connect(str(self.path), read_only=read_only, config=dict(DUCKDB_CONFIG))
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise ClassLensError(f"Cannot open the database {self.path}: {exc}") from exc
-                if time.monotonic() > deadline:
+            except duckdb.Error as exc:
+                other_mode = isinstance(exc, duckdb.ConnectionException) and "different configuration" in str(exc)
+                if other_mode and read_only and not self.read_only:
+                    # This process has the file open for writing (it is ours): look through that.
+                    read_only = False
+                    continue
+                # Busy: another process holds the file, or another thread of this one is taking a
+                # read-only look at it (a moment); anything else is not a file we can use.
+                locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+                if not (locked or other_mode):
+                    raise NotAClassLensDatabase(f"Cannot open the database {self.path}: {_one_line(exc)}") from exc
+                waited = time.monotonic() - started
+                if waited >= wait:
+                    self._busy_since = time.monotonic()
                     raise DatabaseBusy(
-                        f"The database {self.path.name} is in use by another program "
-                        f"(waited {self.lock_timeout_s:.0f} s). Try again when it has finished."
+                        f"The database {self.path} is in use by another program (waited {waited:.0f} s). "
+                        "Try again when it has finished; a stopped analysis resumes where it was."
                     ) from exc
-                time.sleep(delay)
+                time.sleep(min(delay, max(0.0, wait - waited)))
                 delay = min(delay * 2, 1.0)
+        self._busy_since = None
         try:
             yield con
         finally:
             con.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection inside BEGIN/COMMIT (ROLLBACK on any error)."""
         if self.read_only:
-            raise archive.read_only_error(self.path)
-        with self.connect() as con:
+            raise ClassLensError(f"{self.path.name} is a ClassLens archive: it can be read, not changed.")
+        with self.connect(timeout_s=timeout_s) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -247,22 +371,26 @@ class Store:
     # -- schema --------------------------------------------------------------------------------
     def schema_version(self) -> int:
         with self.connect() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            if not self.read_only:
+                con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = _first(con.execute("SELECT max(version) FROM schema_version"))
             return int(row[0]) if row and row[0] is not None else 0
 
     def migrate(self) -> None:
         """Bring the file to `SCHEMA_VERSION`, one transaction per step."""
         version = self.schema_version()
-        if version > SCHEMA_VERSION:
-            raise ClassLensError(
-                f"{self.path.name} was written by a newer ClassLens (schema {version} > {SCHEMA_VERSION})."
-            )
+        self._check_version(version)
         for step in range(version, SCHEMA_VERSION):
             with self.transaction() as con:
                 con.execute(MIGRATIONS[step])
                 con.execute("DELETE FROM schema_version")
                 con.execute("INSERT INTO schema_version VALUES (?)", [step + 1])
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ClassLensError(
+                f"{self.path.name} was written by a newer ClassLens (schema {version} > {SCHEMA_VERSION})."
+            )
 
     # -- lectures ------------------------------------------------------------------------------
     def _lecture(self, con: duckdb.DuckDBPyConnection, lecture_id: int) -> Lecture:
@@ -343,14 +471,20 @@ class Store:
         assert row is not None
         return int(row[0])
 
-    def claim(self, lecture_id: int) -> None:
-        """Mark the lecture as being analysed by this process.
+    def claim(self, lecture_id: int) -> str:
+        """Mark the lecture as being analysed by a new run of this store; returns the run's token.
+
+        A claim held by a live run is never taken over: on this machine, a run whose process is
+        alive (even paused or asleep, whatever its heartbeat); on another machine, a run whose
+        heartbeat is younger than `claim_timeout_s`. Later writes of this store to the lecture
+        check the token in their own transaction.
 
         Raises:
-            LectureBusy: another live process is analysing it (its heartbeat is recent).
+            LectureBusy: another live run is analysing it.
         """
+        token = f"{self.worker}:{uuid.uuid4().hex[:12]}"
         try:
-            with self.transaction() as con:
+            with _file_lock(self.path), self.transaction() as con:
                 row = _first(
                     con.execute(
                         "SELECT status, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) "
@@ -361,7 +495,7 @@ class Store:
                 if row is None:
                     raise LectureNotFound(f"No lecture {lecture_id} in {self.path.name}.")
                 status, worker, age = row
-                if status == "running" and worker != self.worker and _worker_alive(worker, age):
+                if status == "running" and _worker_alive(worker, age, self.claim_timeout_s):
                     raise LectureBusy(
                         "This lecture is being analysed right now in another window or process; "
                         "its results will appear when that run finishes."
@@ -369,37 +503,111 @@ class Store:
                 con.execute(
                     "UPDATE lectures SET status = 'running', worker = ?, heartbeat_at = current_timestamp, "
                     "updated_at = current_timestamp, error = NULL WHERE lecture_id = ?",
-                    [self.worker, lecture_id],
+                    [token, lecture_id],
                 )
         except duckdb.TransactionException as exc:
             raise LectureBusy("This lecture was claimed by another run a moment ago.") from exc
+        with _LIVE_CLAIMS_GUARD:
+            _LIVE_CLAIMS.add(token)
+        self._claims[lecture_id] = token
+        return token
+
+    def _check_owner(self, con: duckdb.DuckDBPyConnection, lecture_id: int) -> None:
+        """Inside a write transaction: stop unless this store's run still owns the lecture.
+
+        Without a claim of this store, writing is allowed unless another live run holds the lecture.
+
+        Raises:
+            ClaimLost: another run took the lecture over, or it was deleted meanwhile.
+        """
+        row = _first(
+            con.execute(
+                "SELECT status, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) "
+                "FROM lectures WHERE lecture_id = ?",
+                [lecture_id],
+            )
+        )
+        token = self._claims.get(lecture_id)
+        if row is None:
+            self._end_run(token)
+            raise ClaimLost(f"Lecture {lecture_id} was deleted while it was being analysed; this run stopped.")
+        status, worker, age = row
+        if token is not None and worker != token:
+            self._end_run(token)  # the claim stays recorded so `set_status` changes nothing either
+            raise ClaimLost(
+                f"Lecture {lecture_id} was taken over by another run while this one was paused; this run "
+                "stopped without writing more (the other run's results are kept)."
+            )
+        if token is None and status == "running" and _worker_alive(worker, age, self.claim_timeout_s):
+            raise ClaimLost(f"Lecture {lecture_id} is being analysed by another run; nothing was written.")
+
+    @staticmethod
+    def _end_run(token: str | None) -> None:
+        if token is not None:
+            with _LIVE_CLAIMS_GUARD:
+                _LIVE_CLAIMS.discard(token)
+
+    def _release(self, lecture_id: int) -> None:
+        token = self._claims.pop(lecture_id, None)
+        if token is not None:
+            with _LIVE_CLAIMS_GUARD:
+                _LIVE_CLAIMS.discard(token)
 
     def heartbeat(self, lecture_id: int) -> None:
-        """Tell other processes this lecture's run is still going (no rows to append right now)."""
+        """Tell other processes this lecture's run is still going (no rows to append right now).
+
+        Raises:
+            ClaimLost: the run no longer owns the lecture.
+        """
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             con.execute("UPDATE lectures SET heartbeat_at = current_timestamp WHERE lecture_id = ?", [lecture_id])
 
     def abandoned_live_lectures(self) -> list[int]:
-        """Live lectures still marked running whose session is gone (closed tab, stopped server)."""
+        """Live lectures still marked running whose session is gone (closed tab, stopped server).
+
+        A live session's heartbeat stops with its tab, so here a stale heartbeat means gone even
+        when the process that served the tab is still running.
+        """
         df = self.query_df(
             "SELECT lecture_id, worker, epoch(current_timestamp::TIMESTAMP - heartbeat_at) AS age "
             "FROM lectures WHERE source = 'live' AND status = 'running'"
         )
-        return [
-            int(r.lecture_id)
-            for r in df.itertuples()
-            if not _worker_alive(r.worker, None if pd.isna(r.age) else float(r.age))
-        ]
+        gone = []
+        for r in df.itertuples():
+            age = None if pd.isna(r.age) else float(r.age)
+            if age is None or age > self.claim_timeout_s or not _worker_alive(r.worker, age, self.claim_timeout_s):
+                gone.append(int(r.lecture_id))
+                with _LIVE_CLAIMS_GUARD:
+                    _LIVE_CLAIMS.discard(str(r.worker))
+        return gone
 
     def set_status(
         self, lecture_id: int, status: str, *, error: str | None = None, warnings: list[str] | None = None
     ) -> None:
-        with self.transaction() as con:
-            con.execute(
-                "UPDATE lectures SET status = ?, error = ?, warnings = coalesce(?, warnings), "
-                "worker = NULL, updated_at = current_timestamp WHERE lecture_id = ?",
-                [status, error, json.dumps(warnings) if warnings is not None else None, lecture_id],
-            )
+        """Write a lecture's status; from the run that claimed it, this also ends the claim.
+
+        A run that lost its claim changes nothing (the run that took over owns the status). A run
+        ending in failure while another program holds the database file waits only briefly and
+        leaves the lecture as it is: its process is over, so the next run takes the lecture
+        over at once and resumes it.
+        """
+        token = self._claims.get(lecture_id)
+        failing = status in ("failed", "interrupted") and self._busy_since is not None
+        try:
+            with self.transaction(timeout_s=min(5.0, self.lock_timeout_s) if failing else None) as con:
+                con.execute(
+                    "UPDATE lectures SET status = ?, error = ?, warnings = coalesce(?, warnings), "
+                    "worker = NULL, updated_at = current_timestamp WHERE lecture_id = ? "
+                    "AND (CAST(? AS VARCHAR) IS NULL OR worker = ?)",
+                    [status, error, json.dumps(warnings) if warnings is not None else None, lecture_id, token, token],
+                )
+        except DatabaseBusy:
+            if not failing:
+                raise
+            log.warning("lecture %s left as it was: the database is still in use by another program", lecture_id)
+        finally:
+            self._release(lecture_id)
 
     def delete_lecture(self, lecture_id: int) -> None:
         """Remove a lecture with all its students, observations and reports."""
@@ -409,7 +617,7 @@ class Store:
 
     def list_lectures(self) -> pd.DataFrame:
         return self.query_df(
-            "SELECT l.lecture_id, l.file_name, l.created_at, l.duration_s, l.status, l.source, "
+            "SELECT l.lecture_id, l.file_name, l.sha256, l.created_at, l.duration_s, l.status, l.source, "
             "(SELECT count(*) FROM students s WHERE s.lecture_id = l.lecture_id) AS students "
             "FROM lectures l ORDER BY l.created_at DESC, l.lecture_id DESC"
         )
@@ -453,8 +661,12 @@ class Store:
             progress_t: time of the last sampled frame covered by this batch (resume point).
             frames_sampled: total sampled frames so far.
             new_students: track id -> first time, for tracks first seen in this batch.
+
+        Raises:
+            ClaimLost: the run no longer owns the lecture (nothing of the batch is written).
         """
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             if new_students:
                 start = _first(con.execute("SELECT count(*) FROM students WHERE lecture_id = ?", [lecture_id]))
                 n0 = int(start[0]) if start else 0
@@ -491,6 +703,7 @@ class Store:
     def discard_after(self, lecture_id: int, t: float) -> None:
         """Drop observations later than the committed progress marker (defensive on resume)."""
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             con.execute("DELETE FROM observations WHERE lecture_id = ? AND t > ?", [lecture_id, t])
             self._drop_students_never_present(con, lecture_id)
 
@@ -525,14 +738,25 @@ class Store:
                 con.execute("DELETE FROM students WHERE lecture_id = ? AND student_id = ?", [lecture_id, int(sid)])
 
     # -- roster --------------------------------------------------------------------------------
-    def roster_add(self, name: str, embeddings: np.ndarray) -> None:
-        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos)."""
-        name = name.strip()
-        if not name:
+    def roster_add(self, name: str, embeddings: np.ndarray, *, replace: bool = False) -> None:
+        """Enrol `name` with (k, 512) face embeddings (only embeddings, never photos); with
+        `replace`, the name's earlier embeddings are removed in the same transaction."""
+        self.roster_add_many({name: embeddings}, replace=replace)
+
+    def roster_add_many(self, people: dict[str, np.ndarray], *, replace: bool = False) -> None:
+        """Enrol several people at once, all in one transaction: name -> (k, 512) embeddings;
+        with `replace`, each name's earlier embeddings are removed first."""
+        names = {name: name.strip() for name in people}
+        if not all(names.values()):
             raise ClassLensError("A roster name cannot be empty.")
         with self.transaction() as con:
-            for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
-                con.execute("INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [name, emb.tolist()])
+            for name, embeddings in people.items():
+                if replace:
+                    con.execute("DELETE FROM roster_embeddings WHERE name = ?", [names[name]])
+                for emb in np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1):
+                    con.execute(
+                        "INSERT INTO roster_embeddings (name, embedding) VALUES (?, ?)", [names[name], emb.tolist()]
+                    )
 
     def roster_remove(self, name: str) -> int:
         """Delete every embedding of `name`; returns how many were removed."""
@@ -564,6 +788,7 @@ class Store:
     def add_student_embeddings(self, lecture_id: int, sums: dict[int, tuple[np.ndarray, int]]) -> None:
         """Accumulate per-student embedding sums: student id -> (sum of embeddings, count)."""
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             for sid, (total, n) in sums.items():
                 row = _first(
                     con.execute(
@@ -596,6 +821,7 @@ class Store:
             names: representative student id -> enrolled name or None (anonymous).
         """
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             for sid, rep in merge.items():
                 if sid == rep:
                     continue
@@ -639,6 +865,7 @@ class Store:
     def set_attention(self, lecture_id: int, values: pd.DataFrame, front: tuple[float, float, bool] | None) -> None:
         """Write attention (columns student_id, frame_index, attention) and the lecture's front."""
         with self.transaction() as con:
+            self._check_owner(con, lecture_id)
             con.register("att", values[["student_id", "frame_index", "attention"]])
             con.execute(
                 "UPDATE observations o SET attention = att.attention FROM att "
@@ -683,24 +910,95 @@ def _lecture_row(
     }  # fmt: skip
 
 
-def _worker_alive(worker: str | None, heartbeat_age_s: float | None) -> bool:
-    """Whether the run that last claimed a lecture may still be going.
+def _worker_alive(worker: str | None, heartbeat_age_s: float | None, timeout_s: float = HEARTBEAT_STALE_S) -> bool:
+    """Whether the run that claimed a lecture may still be going.
 
-    A run on this machine whose process is gone (killed, crashed) is dead at once; otherwise a
-    run is presumed alive while its heartbeat (refreshed at every committed batch) is recent.
+    On this machine the process table decides, whatever the heartbeat: a run of this process is
+    alive while its claim is held; another process is alive while it exists and is the same
+    process (its start time matches, so a reused pid does not count). On another machine, a run
+    is presumed alive while its heartbeat (refreshed at every committed batch) is recent.
     """
-    if not worker or heartbeat_age_s is None or heartbeat_age_s > HEARTBEAT_STALE_S:
+    if not worker:
         return False
     host, _, rest = worker.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host == socket.gethostname() and pid_text.isdigit():
+    parts = rest.split(":")
+    if host == socket.gethostname() and parts and parts[0].isdigit():
+        pid = int(parts[0])
+        if pid == os.getpid():
+            with _LIVE_CLAIMS_GUARD:
+                return worker in _LIVE_CLAIMS
         try:
-            os.kill(int(pid_text), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-    return True
+            pass
+        started = parts[1] if len(parts) >= 3 else None
+        return started in (None, "-") or started == (_process_start(pid) or started)
+    return heartbeat_age_s is not None and heartbeat_age_s <= timeout_s
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process in clock ticks since boot (Linux), None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _process_identity() -> str:
+    """host:pid:start of this process (start = '-' where the OS does not tell)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or '-'}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def check_db_path(path: str | Path) -> Path:
+    """The database path if it can be a local ClassLens file.
+
+    Raises:
+        NotAClassLensDatabase: empty, `:memory:`, an address (`md:`, `s3://`, ...), a folder,
+            under a file, or an existing file that is not a DuckDB database.
+    """
+    text = str(path).strip()
+    if not text:
+        raise NotAClassLensDatabase("No database file was given.")
+    if text.startswith(":memory:") or text == ":memory":
+        raise NotAClassLensDatabase(
+            f"{text}: an in-memory database would lose every result; give a file such as data/classlens.duckdb."
+        )
+    if _URL_LIKE.match(text):
+        raise NotAClassLensDatabase(
+            f"{text}: only a local database file can be used, not an address (md:, s3://, http://, ...)."
+        )
+    p = Path(text).expanduser()
+    if p.is_dir():
+        raise NotAClassLensDatabase(f"{p}: is a folder; give a database file inside it, e.g. {p / 'classlens.duckdb'}.")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotAClassLensDatabase(f"Cannot create the database {p}: {parent} is a file, not a folder.")
+            break
+    if not p.exists() and p.suffix.lower() in (".sqlite", ".sqlite3", ".db3"):
+        raise NotAClassLensDatabase(f"{p}: ClassLens keeps its data in DuckDB, not SQLite; use a .duckdb file name.")
+    if p.is_file():
+        try:
+            with open(p, "rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise NotAClassLensDatabase(f"Cannot read the database {p}: {exc.strerror or exc}.") from exc
+        if head.startswith(_SQLITE_MAGIC):
+            raise NotAClassLensDatabase(f"{p}: is an SQLite database, not a DuckDB file; it was left untouched.")
+        elif head and head[8:12] != _DUCKDB_MAGIC:
+            raise NotAClassLensDatabase(f"{p}: is not a DuckDB database file; it was left untouched.")
+    return p
 
 
 def observations_frame(lecture_id: int, students: list[StudentObservation]) -> pd.DataFrame:

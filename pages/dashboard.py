@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.resources import current_preferences, current_store, db_str, lecture_frames, lecture_version
-from app.widgets import STATUS_TEXT, exports_panel, lecture_picker, percent
-from core import charts
+from app.resources import attention_only, current_store, db_str, lecture_frames, lecture_version
+from app.widgets import STATUS_TEXT, chart, exports_panel, lecture_picker, percent
+from core import charts, units
 from core.dashboard import DEFINITIONS
 from core.faces import EMOTIONS
 from core.queries import lecture_row
@@ -17,65 +17,66 @@ if lecture_id is None:
     st.info("No lecture to show yet. Analyse one on the Home page (or try the sample lecture).")
     st.stop()
 
+a_only = attention_only()
+frames = lecture_frames(db_str(), lecture_id, lecture_version(lecture_id), a_only)
+show_emotions = frames.has_emotions
 lecture = lecture_row(current_store(), lecture_id)
-frames = lecture_frames(db_str(), lecture_id, lecture_version(lecture_id))
-show_emotions = frames.has_emotions and not current_preferences().attention_only
-engagement_note = DEFINITIONS["engagement_measured" if frames.cards.attention_measured else "engagement_proxy"]
+status, name = str(lecture["status"]), str(lecture["file_name"])
 
-st.title(f"Dashboard · {lecture['file_name']}")
+st.title(f"Dashboard · {name}")
 st.caption(
-    f"{STATUS_TEXT.get(lecture['status'], lecture['status'])} · {frames.duration_s:.0f} s · "
-    f"{frames.sample_fps:g} samples per second · time bins of {frames.bin_s:g} s"
+    f"{STATUS_TEXT.get(status, status)} · {units.duration(frames.duration_s)} long · "
+    f"{units.rate(frames.sample_fps)} · time bins of {units.span(frames.bin_s)}"
 )
 if frames.cards.students == 0:
-    st.info("No faces were found in this lecture, so there is nothing to chart.")
-    exports_panel(lecture_id)
+    st.info("No students were found in this lecture, so there is nothing to chart.")
+    exports_panel(lecture_id, a_only or not show_emotions)
     st.stop()
 
 c = frames.cards
-cols = st.columns(5 if show_emotions else 2)
+# Rows of three cards: whole labels and numbers down to an 800-px-wide window.
+cols = st.columns(3)
 cols[0].metric("Students", c.students, help=DEFINITIONS["students"])
-cols[1].metric(
-    "Average engagement" if c.attention_measured else "Average engagement (face present)",
-    percent(c.engagement), help=engagement_note,
-)  # fmt: skip
+cols[1].metric("Presence", percent(c.presence), help=DEFINITIONS["presence"])
+cols[2].metric("Engagement", percent(c.engagement), help=DEFINITIONS["engagement"])
 if show_emotions:
-    cols[2].metric("Average happiness", percent(c.happiness), help=DEFINITIONS["happiness"])
-    cols[3].metric("Average confidence", percent(c.confidence), help=DEFINITIONS["confidence"])
-    cols[4].metric("Average anxiety", percent(c.anxiety), help=DEFINITIONS["anxiety"])
+    cols = st.columns(3)
+    cols[0].metric("Happiness", percent(c.happiness), help=DEFINITIONS["happiness"])
+    cols[1].metric("Confidence", percent(c.confidence), help=DEFINITIONS["confidence"])
+    cols[2].metric("Anxiety", percent(c.anxiety), help=DEFINITIONS["anxiety"])
 with st.expander("How these numbers are computed"):
-    keys = ["students", "engagement_measured" if c.attention_measured else "engagement_proxy", "performance"]
+    keys = ["students", "presence", "engagement", "low", "bands"]
     if show_emotions:
         keys += ["happiness", "confidence", "anxiety", "positive_index"]
     st.markdown("\n".join(f"- {DEFINITIONS[k]}" for k in keys))
 if not c.attention_measured:
-    st.info(DEFINITIONS["engagement_proxy"])
+    st.info("Engagement was not measured for this lecture (head pose was off); presence is shown.")
 
-left, right = st.columns(2)
-left.plotly_chart(charts.engagement_timeline(frames.timeline), width="stretch")
-right.plotly_chart(charts.performance_distribution(frames.bands), width="stretch")
+# One chart per row: readable down to an 800-px-wide window.
+chart(charts.engagement_timeline(frames.timeline))
+chart(charts.presence_timeline(frames.per_student_bin))
+chart(charts.attention_heatmap(frames.per_student_bin))
+chart(charts.performance_distribution(frames.bands))
 if show_emotions:
-    left, right = st.columns(2)
-    left.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
-    right.plotly_chart(charts.positive_index(frames.positive), width="stretch")
-st.plotly_chart(charts.attention_heatmap(frames.per_student_bin), width="stretch")
+    chart(charts.emotion_distribution(frames.emotions_over_time))
+    chart(charts.positive_index(frames.positive))
 
 st.subheader("Students")
-st.caption("Select a row to open that student's drilldown.")
+st.caption("Select a row to open that student's page.")
 table = frames.table.copy()
-share_cols = ["engagement", *(f"{e}_share" for e in EMOTIONS)]
-table[share_cols] = table[share_cols] * 100  # shown as whole percentages
-columns = ["student", "minutes_seen", "engagement"]
-if show_emotions:
-    columns += [f"{e}_{k}" for e in EMOTIONS for k in ("share", "minutes")]
+table["time_present"] = [units.duration(m * 60) for m in table["minutes_present"]]
+pct_cols = ["presence", "engagement", *(f"{e}_share" for e in EMOTIONS)]
+table[pct_cols] = table[pct_cols] * 100  # shown as whole percentages
+columns = ["student", "presence", "engagement", "time_present"]
 config = {
     "student": st.column_config.TextColumn("Student"),
-    "minutes_seen": st.column_config.NumberColumn("Minutes seen", format="%.2f"),
+    "presence": st.column_config.ProgressColumn("Presence", min_value=0, max_value=100, format="%.0f%%"),
     "engagement": st.column_config.ProgressColumn("Engagement", min_value=0, max_value=100, format="%.0f%%"),
+    "time_present": st.column_config.TextColumn("Time in view (m:ss)"),
 }
-for e in EMOTIONS:
-    config[f"{e}_share"] = st.column_config.NumberColumn(f"{e} share", format="%.0f%%")
-    config[f"{e}_minutes"] = st.column_config.NumberColumn(f"{e} min", format="%.2f")
+if show_emotions:
+    columns += [f"{e}_share" for e in EMOTIONS]
+    config |= {f"{e}_share": st.column_config.NumberColumn(e.capitalize(), format="%.0f%%") for e in EMOTIONS}
 event = st.dataframe(
     table[columns], hide_index=True, width="stretch", column_config=config,
     on_select="rerun", selection_mode="single-row", key=f"students-{lecture_id}",
@@ -85,4 +86,4 @@ if rows:
     st.session_state["student_id"] = int(table.iloc[rows[0]]["student_id"])
     st.switch_page("pages/students.py")
 
-exports_panel(lecture_id)
+exports_panel(lecture_id, a_only or not show_emotions)

@@ -23,8 +23,8 @@ from app.resources import (
     lecture_frames,
     lecture_version,
 )  # fmt: skip
-from app.widgets import read_only_archive
-from core import charts
+from app.widgets import chart, read_only_archive
+from core import charts, units
 from core.live import LiveAnalyser, LiveLecture
 from core.privacy import blur_frame, thumbnails_dir
 
@@ -36,8 +36,8 @@ if read_only_archive("a live session"):
 prefs = current_preferences()
 settings = current_settings()
 st.caption(
-    "Press START and allow the camera. Faces are analysed about "
-    f"{settings.fps:g} times a second{' (attention only: no emotions)' if settings.attention_only else ''}; "
+    "Press START and allow the camera. The class is analysed at about "
+    f"{units.rate(settings.fps)}{' (attention only)' if settings.attention_only else ''}; "
     "the numbers are saved as a live lecture, which appears on the Home page when you press STOP. "
     "No video is recorded."
 )
@@ -78,13 +78,13 @@ def live_panel(lecture: LiveLecture) -> None:
         + (f" · last error: {s.last_error}" if s.last_error else "")
     )
     if lecture.observations:
-        frames = lecture_frames(db_str(), lecture.lecture_id, lecture_version(lecture.lecture_id))
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.engagement_timeline(frames.timeline, "Face present (attention when stopped)"), width="stretch"
+        frames = lecture_frames(
+            db_str(), lecture.lecture_id, lecture_version(lecture.lecture_id), settings.attention_only
         )
+        # Engagement is scored when the lecture stops; while it runs, presence is what is known.
+        chart(charts.presence_timeline(frames.per_student_bin))
         if frames.has_emotions:
-            right.plotly_chart(charts.emotion_distribution(frames.emotions_over_time), width="stretch")
+            chart(charts.emotion_distribution(frames.emotions_over_time))
 
 
 playing = ctx.state.playing

@@ -6,7 +6,8 @@ import time
 
 import streamlit as st
 
-from app.resources import current_settings, current_store
+from app.resources import attention_only, current_store
+from app.widgets import lecture_label
 from core.errors import ClassLensError
 from core.report import (
     WRITERS,
@@ -28,7 +29,8 @@ WRITER_LABELS = {
 st.title("Lecture report")
 st.caption(
     "Study tips, break suggestions, motivational feedback, learning strategies and focus tips, each tied to "
-    "what was measured. Every number and name in a report is checked against the lecture's figures."
+    "what was measured. A language model may word the summary and notes, but every number, name and "
+    "direction (low/high, rose/fell) it writes is checked against the lecture's figures."
 )
 store = current_store()
 lectures = store.list_lectures()
@@ -38,12 +40,10 @@ if lectures.empty:
 
 ids = lectures["lecture_id"].tolist()
 default = ids.index(st.session_state["lecture_id"]) if st.session_state.get("lecture_id") in ids else 0
-lecture_id = st.selectbox(
-    "Lecture", ids, index=default,
-    format_func=lambda i: f"{lectures.set_index('lecture_id').loc[i, 'file_name']} (#{i})",
-)  # fmt: skip
+labels = {int(r["lecture_id"]): lecture_label(r) for _, r in lectures.iterrows()}
+lecture_id = st.selectbox("Lecture", ids, index=default, format_func=lambda i: labels[int(i)])
 st.session_state["lecture_id"] = lecture_id
-facts = build_facts(store, int(lecture_id), attention_only=current_settings().attention_only or None)
+facts = build_facts(store, int(lecture_id), attention_only=attention_only())
 
 config = ReportConfig.from_env()
 available = config.available()
@@ -57,7 +57,9 @@ if not available["local"]:
 
 with st.form("report_input"):
     text_in = st.text_area(
-        "Report input (editable: Name: attention=0.72; happy=0.80 (5.00min); … | Name: …)",
+        "Report input (editable: Name: presence=0.95; engagement=0.72"
+        + ("" if facts.attention_only else "; happy=0.80 (5.00min)")
+        + "; … | Name: …)",
         input_string(facts), height=100, key=f"input-{lecture_id}",
     )  # fmt: skip
     generate_clicked = st.form_submit_button("Generate report", type="primary")
@@ -99,7 +101,8 @@ if shown_report:
     for note in shown_report["notes"]:
         st.warning(note)
     if shown_report["removed"]:
-        st.caption("Caught by the grounding check: " + "; ".join(shown_report["removed"][:8]))
+        with st.expander("What the check took out"):
+            st.markdown("\n".join(f"- {p}" for p in shown_report["removed"][:8]))
     ttft = shown_report["first_token_s"]
     st.caption(
         f"Written by {shown_report['model'] or 'the rules writer'} in {shown_report['seconds']:.1f} s"

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.resources import current_preferences, current_store, db_str
 from app.widgets import lecture_label, lectures, read_only_archive
+from core import units
 from core.privacy import (
     STORED_STATEMENT,
     Preferences,
@@ -47,7 +48,8 @@ with st.form("preferences"):
         purged = [] if current_store().read_only else purge_expired(current_store(), new.retention_days)
         st.cache_data.clear()
         st.success(
-            "Settings saved" + (f"; {len(purged)} lecture(s) past the retention period deleted." if purged else ".")
+            "Settings saved"
+            + (f"; {units.plural(len(purged), 'lecture')} past the retention period deleted." if purged else ".")
         )
         prefs = new
 st.caption(f"Saved in `{preferences_path(db_str())}` (next to the database).")
@@ -82,4 +84,4 @@ with st.expander("Delete everything"):
         n = delete_everything(current_store())
         st.session_state.pop("lecture_id", None)
         st.cache_data.clear()
-        st.success(f"Deleted {n} lecture(s) and the roster.")
+        st.success(f"Deleted {units.plural(n, 'lecture')} and the roster.")

@@ -1,14 +1,14 @@
-"""Students: one student's attention and emotions over the lecture, low-attention periods and
-(if the teacher opted in) blurred thumbnails of the moments with the strongest signals."""
+"""Students: one student's presence and engagement over the lecture, low-engagement periods and
+(unless attention-only; if the teacher opted in) blurred thumbnails of their strongest expressions."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.resources import current_preferences, current_store, db_str, lecture_version, student_frames
-from app.widgets import lecture_picker, percent
-from core import charts
-from core.dashboard import LOW_ENGAGEMENT
+from app.resources import attention_only, current_preferences, current_store, db_str, lecture_version, student_frames
+from app.widgets import chart, lecture_picker, percent
+from core import charts, units
+from core.dashboard import DEFINITIONS, LOW_ENGAGEMENT
 from core.privacy import student_thumbnails
 from core.queries import students
 
@@ -31,45 +31,54 @@ student_id = st.selectbox(
 st.session_state["student_id"] = student_id
 
 prefs = current_preferences()
-s = student_frames(db_str(), lecture_id, student_id, lecture_version(lecture_id))
-show_emotions = not prefs.attention_only and not s.emotions.empty
+s = student_frames(db_str(), lecture_id, student_id, lecture_version(lecture_id), attention_only())
+show_emotions = not s.emotions.empty
 
-c1, c2, c3 = st.columns(3)
-c1.metric("Engagement over the lecture", percent(s.engagement), help="Absent moments count as 0.")
-c2.metric("Minutes in view", f"{s.minutes_seen:.2f}")
-c3.metric("Low-engagement periods", len(s.low_periods), help=f"Runs of time bins below {LOW_ENGAGEMENT:.0%}.")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Presence", percent(s.presence), help=DEFINITIONS["presence"])
+c2.metric("Engagement", percent(s.engagement), help=DEFINITIONS["engagement"])
+c3.metric("Time in view (m:ss)", units.duration(s.minutes_present * 60))
+c4.metric("Low-engagement periods", len(s.low_periods), help=DEFINITIONS["low"])
 
-left, right = st.columns(2)
-left.plotly_chart(charts.student_timeline(s.timeline, s.label), width="stretch")
+chart(charts.student_timeline(s.timeline, s.label))
 if show_emotions:
-    right.plotly_chart(charts.student_emotions(s.emotions, s.label), width="stretch")
+    chart(charts.student_emotions(s.emotions, s.label))
     left, right = st.columns(2)
-    left.plotly_chart(charts.emotion_minutes(s.emotion_minutes, s.label), width="stretch")
-    right.markdown("**Minutes and confidence per emotion**")
-    confidence_pct = s.emotion_minutes.assign(mean_confidence=s.emotion_minutes["mean_confidence"] * 100)
+    chart(charts.emotion_minutes(s.emotion_minutes, s.label), left)
+    right.markdown("**Time and model confidence per expression**")
+    table = s.emotion_minutes.assign(
+        time=[units.duration(m * 60) for m in s.emotion_minutes["minutes"]],
+        mean_confidence=s.emotion_minutes["mean_confidence"] * 100,
+    )
     right.dataframe(
-        confidence_pct, hide_index=True, width="stretch",
+        table[["emotion", "time", "mean_confidence"]], hide_index=True, width="stretch",
         column_config={
-            "minutes": st.column_config.NumberColumn("minutes", format="%.2f"),
-            "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.0f%%"),
+            "emotion": st.column_config.TextColumn("Expression"),
+            "time": st.column_config.TextColumn("Time as top expression (m:ss)"),
+            "mean_confidence": st.column_config.NumberColumn("Mean model confidence", format="%.0f%%"),
         },
     )  # fmt: skip
 
 st.subheader("Low-engagement periods")
 if s.low_periods.empty:
-    st.write(f"None: engagement stayed at or above {LOW_ENGAGEMENT:.0%} in every time bin.")
+    st.write(f"None: whenever {s.label} was visible, engagement stayed at or above {LOW_ENGAGEMENT:.0%}.")
 else:
     st.dataframe(
-        s.low_periods.assign(engagement=s.low_periods["engagement"] * 100), hide_index=True,
+        s.low_periods.assign(
+            start=[units.clock(v) for v in s.low_periods["start_s"]],
+            end=[units.clock(v) for v in s.low_periods["end_s"]],
+            engagement=s.low_periods["engagement"] * 100,
+        )[["start", "end", "engagement"]],
+        hide_index=True,
         column_config={
-            "start_s": st.column_config.NumberColumn("from (s)", format="%.0f"),
-            "end_s": st.column_config.NumberColumn("to (s)", format="%.0f"),
-            "engagement": st.column_config.NumberColumn("mean engagement", format="%.0f%%"),
+            "start": st.column_config.TextColumn("From (m:ss)"),
+            "end": st.column_config.TextColumn("To (m:ss)"),
+            "engagement": st.column_config.NumberColumn("Mean engagement", format="%.0f%%"),
         },
     )  # fmt: skip
 
 if show_emotions:
-    st.subheader("Strongest moments")
+    st.subheader("Strongest expressions")
     thumbs = student_thumbnails(db_str(), lecture_id, student_id) if prefs.keep_thumbnails else {}
     if s.strongest.empty:
         st.write("No strong non-neutral expression was seen.")
@@ -79,7 +88,7 @@ if show_emotions:
             path = thumbs.get(int(m.frame_index))
             if path is not None:
                 col.image(str(path), width=112)
-            col.caption(f"{m.t:.1f} s · {m.emotion} {m.confidence:.0%}")
+            col.caption(f"{units.clock(m.t)} · {m.emotion} {m.confidence:.0%}")
         if not prefs.keep_thumbnails:
             st.caption("Thumbnails are off (Settings & privacy → keep blurred thumbnails); only times are shown.")
         elif not thumbs:

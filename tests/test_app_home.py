@@ -98,3 +98,30 @@ def test_the_navigation_frame_opens_home_and_purges_expired_lectures(app_db):
     assert not at.exception, at.exception
     assert at.title[0].value == "ClassLens"
     assert store.list_lectures().empty  # older than the 7-day retention: deleted on start
+
+
+def test_reanalyse_a_past_lecture_with_the_roster(fresh_db, models):
+    """After enrolling someone, a past lecture is analysed again from the same file and names them."""
+    from core.pipeline import analyze
+    from core.roster import enrol
+    from core.settings import Settings
+
+    store = Store(fresh_db)
+    clip = fixture("short_hamilton_clip.mp4")
+    old = analyze(clip, store, Settings(), models=models, display_name="hamilton.mp4")
+    enrol(store, "Lin-Manuel Miranda", [fixture("identity/lin_manuel_miranda_1.jpg")])
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.file_uploader(key=f"redo-file-{old.lecture_id}").set_value(("other.mp4", b"not the same", "video/mp4")).run()
+    at.button(key=f"redo-{old.lecture_id}").click().run()
+    assert any("other.mp4 is not the same file as hamilton.mp4" in e.value for e in at.error)
+    at.file_uploader(key=f"redo-file-{old.lecture_id}").set_value(("h.mp4", clip.read_bytes(), "video/mp4")).run()
+    at.button(key=f"redo-{old.lecture_id}").click().run()
+    wait_for_jobs()
+    at.run()
+    assert not at.exception, at.exception
+    lectures = store.list_lectures()
+    assert lectures["file_name"].tolist() == ["hamilton.mp4"] and old.lecture_id not in lectures["lecture_id"].tolist()
+    labels = store.query_df("SELECT label FROM students WHERE lecture_id = ?", [int(lectures["lecture_id"][0])])
+    assert "Lin-Manuel Miranda" in labels["label"].tolist()
+    assert any("Analysed hamilton.mp4:" in s.value for s in at.success)

@@ -30,16 +30,18 @@ def test_dashboard_cards_charts_table_and_exports(app_db):
     ).iloc[0]
     cards = {m.label: m.value for m in at.metric}
     assert cards["Students"] == str(int(sql["n"])) == "1"
-    assert cards["Average happiness"] == f"{sql['h']:.0%}"
-    assert cards["Average confidence"] == f"{sql['c']:.0%}"
-    assert cards["Average anxiety"] == f"{sql['a']:.0%}"
-    assert "Average engagement" in cards
-    assert len(at.get("plotly_chart")) == 5
+    assert cards["Happiness"] == f"{sql['h']:.0%}"
+    assert cards["Confidence"] == f"{sql['c']:.0%}"
+    assert cards["Anxiety"] == f"{sql['a']:.0%}"
+    assert cards["Presence"] == "100%" and cards["Engagement"].endswith("%")
+    assert len(at.get("plotly_chart")) == 6
     table = at.dataframe[0].value
     assert len(table) == sql["n"] and table["student"].tolist() == ["Student 1"]
+    assert table["time_present"].tolist() == ["0:20"]
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download observations CSV", "Download students CSV", "Download JSON"]
-    assert at.text_area[0].value.startswith("Student 1: attention=")
+    assert at.text_area[0].value.startswith("Student 1: presence=1.00; engagement=")
+    assert at.caption[0].value == "complete · 0:20 long · 1 moment a second · time bins of 1 s"
     assert at.sidebar.selectbox[0].value == int(store.list_lectures()["lecture_id"][0])
 
 
@@ -47,8 +49,8 @@ def test_dashboard_in_attention_only_mode_hides_emotions(app_db):
     privacy.save_preferences(app_db, privacy.Preferences(attention_only=True))
     at = page("dashboard").run()
     assert not at.exception
-    assert [m.label for m in at.metric] == ["Students", "Average engagement"]
-    assert len(at.get("plotly_chart")) == 3
+    assert [m.label for m in at.metric] == ["Students", "Presence", "Engagement"]
+    assert len(at.get("plotly_chart")) == 4
     assert not any("share" in c for c in at.dataframe[0].value.columns)
 
 
@@ -70,7 +72,7 @@ def test_students_drilldown_with_thumbnails(app_db):
     assert not at.exception, at.exception
     assert at.selectbox[0].value == 1
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Minutes in view"] == f"{20 / 1 / 60:.2f}"  # 20 samples at 1 fps
+    assert metrics["Time in view (m:ss)"] == "0:20"  # 20 samples at 1 fps
     assert len(at.get("plotly_chart")) == 3
     assert len(at.get("image")) == len(moments)
 
@@ -96,19 +98,34 @@ def test_settings_save_and_delete_everything(app_db):
     assert Store(app_db).list_lectures().empty
 
 
-def test_roster_enrol_and_remove(app_db):
+def test_roster_enrol_confirm_add_or_replace_and_remove(app_db):
     at = page("roster").run()
     assert not at.exception and "Nobody is enrolled" in at.info[0].value
-    at.text_input[0].set_value("Lin-Manuel Miranda")
     photo = fixture("identity/lin_manuel_miranda_1.jpg").read_bytes()
-    at.file_uploader[0].set_value(("lin.jpg", photo, "image/jpeg"))
-    at.button[0].click().run()
-    assert not at.exception, at.exception
-    assert Store(app_db).roster_list()["name"].tolist() == ["Lin-Manuel Miranda"]
-    at.run()
+
+    def enrol() -> None:
+        at.text_input[0].set_value("Lin-Manuel Miranda")
+        at.file_uploader[0].set_value(("lin.jpg", photo, "image/jpeg"))
+        next(b for b in at.button if b.label == "Enrol").click().run()
+        assert not at.exception, at.exception
+
+    enrol()
+    assert [s.value for s in at.success] == ["Enrolled Lin-Manuel Miranda: 1 photo on the roster now."]
+    assert Store(app_db).roster_list()["photos"].tolist() == [1]
     assert at.dataframe[0].value["name"].tolist() == ["Lin-Manuel Miranda"]
+    # The same name again: nothing is written until the teacher chooses.
+    enrol()
+    assert "on the roster already with 1 photo" in at.warning[0].value
+    assert Store(app_db).roster_list()["photos"].tolist() == [1]
+    next(b for b in at.button if b.label == "Replace their photos").click().run()
+    assert [s.value for s in at.success] == ["Replaced the photos of Lin-Manuel Miranda: 1 photo on the roster now."]
+    enrol()
+    next(b for b in at.button if b.label == "Add the photos").click().run()
+    assert Store(app_db).roster_list()["photos"].tolist() == [2]
+    assert "2 photos on the roster now" in at.success[0].value
     next(b for b in at.button if b.label == "Remove from the roster").click().run()
     assert Store(app_db).roster_list().empty
+    assert at.success[0].value == "Removed Lin-Manuel Miranda (2 photos) from the roster."
 
 
 class FakeWebRtc:

@@ -237,5 +237,5 @@ def test_archive_opens_read_only_in_the_app(batch, monkeypatch):
     shown = [m.value for m in report.markdown if "# Lecture report: WolfgangLanger_Pexels.mp4" in m.value]
     assert shown and shown[0].strip() == report.session_state["report"]["text"].strip()
     assert store.query_df("SELECT count(*) AS n FROM reports")["n"][0] == 0
-    with pytest.raises(Exception, match="read-only archive"):
+    with pytest.raises(Exception, match="can be read, not changed"):
         store.delete_lecture(chosen)

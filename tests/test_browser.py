@@ -122,8 +122,8 @@ def test_upload_analyse_dashboard_and_csv(server):
         _shot(page, "home")
 
         page.get_by_role("button", name="Open its dashboard").click()
-        _wait_rendered(page, "Average happiness")
-        page.locator(".js-plotly-plot").nth(4).wait_for(timeout=30_000)
+        _wait_rendered(page, "Happiness")
+        page.locator(".js-plotly-plot").nth(5).wait_for(timeout=30_000)
         _shot(page, "dashboard", 2600)
         with page.expect_download() as download:
             page.get_by_role("button", name="Download observations CSV").click()
@@ -146,6 +146,93 @@ def test_upload_analyse_dashboard_and_csv(server):
             page.goto(f"{url}/{path}")
             _wait_rendered(page, text)
             _shot(page, name, height)
+        browser.close()
+
+
+# Whether an element is wholly on screen horizontally: inside the window, not cut by any ancestor
+# that clips its overflow, and its own content not wider than its box (no cut or hidden text).
+_FITS = """e => {
+  const r = e.getBoundingClientRect();
+  if (r.width <= 0 || r.left < -1 || r.right > window.innerWidth + 1) return false;
+  for (const d of [e, ...e.querySelectorAll('*')]) {  // text cut with an ellipsis overflows its box
+    if (d.clientWidth > 0 && d.scrollWidth > d.clientWidth + 1 && !(d instanceof SVGElement)) return false;
+  }
+  for (let p = e.parentElement; p; p = p.parentElement) {
+    const s = getComputedStyle(p);
+    if (s.overflowX !== 'visible') {
+      const q = p.getBoundingClientRect();
+      if (r.left < q.left - 1 || r.right > q.right + 1) return false;
+    }
+  }
+  return true;
+}"""
+CHART_TITLES = (
+    "Class engagement over time",
+    "Students in view over time",
+    "Engagement per student over time (grey: not visible)",
+    "Students by engagement",
+    "Expressions over time",
+    "Positive-expression index",
+)
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_past_lectures_buttons_and_chart_titles_fit(server, width):
+    """At 1400 and 800 px wide: every Past lectures button, dashboard card, export button and chart
+    title is whole."""
+    from playwright.sync_api import sync_playwright
+
+    url, db = server
+    if Store(db).list_lectures().empty:
+        env = {k: v for k, v in os.environ.items() if k not in _NETWORK_ENV}
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", "analyze", str(fixture("WolfgangLanger_Pexels.mp4")), "--db", str(db)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        page.goto(url)
+        _wait_rendered(page, "Past lectures")
+        page.get_by_role("button", name="Open", exact=True).first.wait_for(timeout=30_000)
+        buttons = [page.get_by_role("button", name=n, exact=True) for n in ("Open", "Re-analyse")]
+        buttons.append(page.get_by_role("button", name=re.compile("delete")))
+        for group in buttons:
+            assert group.count() >= 1
+            for i in range(group.count()):
+                b = group.nth(i)
+                b.scroll_into_view_if_needed()
+                assert b.evaluate(_FITS), f"{b.inner_text()!r} is cut off at {width} px"
+        # Control: the same check refuses a button cut by a narrow clipping box.
+        cut = page.evaluate_handle(
+            """() => { const d = document.createElement('div'); d.style = 'width:40px;overflow:hidden';
+            const b = document.createElement('button'); b.textContent = 'A long label'; b.style = 'width:200px';
+            d.appendChild(b); document.body.appendChild(d); return b; }"""
+        )
+        assert cut.evaluate(_FITS) is False
+        cut.evaluate("b => b.parentElement.remove()")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"home_{width}.png"))
+        page.get_by_role("button", name="Open", exact=True).first.click()
+        _wait_rendered(page, CHART_TITLES[0])
+        page.locator(".js-plotly-plot").nth(5).wait_for(timeout=30_000)
+        cards = page.locator("[data-testid=stMetricLabel], [data-testid=stMetricValue]")
+        exports = [page.get_by_role("button", name=n) for n in ("Download observations CSV", "Download JSON")]
+        for el in [*(cards.nth(i) for i in range(cards.count())), *exports]:
+            el.scroll_into_view_if_needed()
+            assert el.evaluate(_FITS), f"{el.inner_text()!r} is cut off at {width} px"
+        for title in CHART_TITLES:
+            t = page.get_by_text(title, exact=True).first
+            t.scroll_into_view_if_needed()
+            assert t.evaluate(_FITS), f"chart title {title!r} is cut off at {width} px"
+        page.set_viewport_size({"width": width, "height": 3400})  # Streamlit scrolls inside its container
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / f"dashboard_{width}.png"))
+        plots = page.locator(".js-plotly-plot")
+        for i in range(plots.count()):
+            box = plots.nth(i).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, i
         browser.close()
 
 

@@ -28,7 +28,7 @@ def test_analyze_writes_db_and_csvs(tmp_path):
     obs = pd.read_csv(out / "observations.csv")
     students = pd.read_csv(out / "students.csv")
     assert len(obs) == 20 and set(obs["student"]) == {"Student 1"}
-    assert len(students) == 1 and students["observations"][0] == 20
+    assert len(students) == 1 and students["moments_present"][0] == 20 and students["presence"][0] == 1.0
     assert "%" in proc.stderr  # the progress bar
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from core import dashboard
@@ -34,17 +33,20 @@ def small_lecture(tmp_path):
     return store, lid
 
 
-def test_cards_match_sql_on_the_real_lecture(analysed_db):
+def test_cards_on_the_real_lecture(analysed_db):
     store, result = analysed_db
     lid = result.lecture_id
-    cards = dashboard.cards(store, lid)
+    cards = dashboard.build(store, lid).cards
     row = store.query_df(
-        "SELECT avg(p_happy) h, avg(dominant_conf) c, avg(p_fear) a FROM observations WHERE lecture_id = ?", [lid]
+        "SELECT avg(p_happy) h, avg(dominant_conf) c, avg(p_fear) a, avg(attention) e FROM observations "
+        "WHERE lecture_id = ?",
+        [lid],
     ).iloc[0]
     assert cards.students == result.students == 1
     assert cards.happiness == pytest.approx(row["h"]) and cards.confidence == pytest.approx(row["c"])
     assert cards.anxiety == pytest.approx(row["a"])
-    assert cards.attention_measured and 0 < cards.engagement <= 1
+    # v3 rows are all present moments with attention judged: engagement is the plain mean.
+    assert cards.attention_measured and cards.engagement == pytest.approx(row["e"]) and cards.presence == 1.0
 
 
 def test_build_on_the_real_lecture(analysed_db):
@@ -60,35 +62,37 @@ def test_build_on_the_real_lecture(analysed_db):
     assert ((f.positive["index"] >= -1) & (f.positive["index"] <= 1)).all()
 
 
-def test_absent_moments_count_as_zero(small_lecture):
+def test_absent_moments_are_not_visible_not_zero(small_lecture):
     store, lid = small_lecture
     f = dashboard.build(store, lid)
-    per = f.per_student_bin.set_index(["student", "bin"])["engagement"]
-    assert per[("Student 1", 0)] == 1.0 and per[("Student 1", 9)] == 0.0
-    assert per[("Student 2", 0)] == 1.0 and per[("Student 2", 5)] == 0.0  # gone after 2 s
-    eng = f.table.set_index("student")["engagement"]
-    assert eng["Student 1"] == pytest.approx(0.5) and eng["Student 2"] == pytest.approx(0.2)
-    assert f.cards.engagement == pytest.approx(0.35)
+    per = f.per_student_bin.set_index(["student", "bin"])
+    assert per.loc[("Student 1", 0), "engagement"] == 1.0 and per.loc[("Student 1", 9), "engagement"] == 0.0
+    assert per.loc[("Student 2", 0), "engagement"] == 1.0
+    assert np.isnan(per.loc[("Student 2", 5), "engagement"]) and per.loc[("Student 2", 5), "presence"] == 0.0
+    table = f.table.set_index("student")
+    assert table.loc["Student 1", "engagement"] == pytest.approx(0.5)
+    assert table.loc["Student 2", "engagement"] == pytest.approx(1.0)  # seen 2 s, attentive then
+    assert table.loc["Student 2", "presence"] == pytest.approx(0.2)
+    assert f.cards.engagement == pytest.approx(14 / 24) and f.cards.presence == pytest.approx(0.6)
     assert f.timeline.set_index("bin").loc[0, "mean"] == 1.0
-    bands = f.bands.set_index("band")["students"]
-    assert bands["40–60%"] == 1 and bands["20–40%"] == 1
 
 
-def test_engagement_without_attention_is_face_presence(tmp_path):
+def test_without_attention_engagement_is_unknown_and_presence_stays(tmp_path):
     store = Store(tmp_path / "x.duckdb")
     lid = store.create_lecture("a.mp4", "abc", settings_key="{}", sample_fps=2.0, duration_s=4.0)
-    rows = students_of([_face(i / 2, 1) for i in range(4)])
-    store.append(lid, rows, progress_t=1.5, frames_sampled=4, new_students={1: 0.0})
-    cards = dashboard.cards(store, lid)
-    assert not cards.attention_measured
-    assert cards.engagement == pytest.approx(0.5)  # face present for 2 of 4 seconds
+    store.append(
+        lid, students_of([_face(i / 2, 1) for i in range(4)]), progress_t=1.5, frames_sampled=8, new_students={1: 0.0}
+    )
+    cards = dashboard.build(store, lid).cards
+    assert not cards.attention_measured and cards.engagement is None
+    assert cards.presence == pytest.approx(0.5)  # in view for 4 of 8 sampled moments
 
 
 def test_drilldown_of_one_student(small_lecture):
     store, lid = small_lecture
     s = dashboard.student_frames(store, lid, 1)
-    assert s.label == "Student 1" and s.engagement == pytest.approx(0.5)
-    assert s.minutes_seen == pytest.approx(10 / 60)
+    assert s.label == "Student 1" and s.engagement == pytest.approx(0.5) and s.presence == 1.0
+    assert s.minutes_present == pytest.approx(10 / 60)
     assert s.low_periods.to_dict("records") == [{"start_s": 5.0, "end_s": 10.0, "engagement": 0.0}]
     assert s.emotion_minutes["emotion"].tolist() == ["happy"]
     assert len(s.strongest) == 4 and (s.strongest["emotion"] == "happy").all()
@@ -97,32 +101,12 @@ def test_drilldown_of_one_student(small_lecture):
         dashboard.student_frames(store, lid, 99)
 
 
-@pytest.mark.parametrize(
-    ("duration", "fps", "expected"),
-    [(19.7, 2.0, 1.0), (9.0, 0.5, 2.0), (600.0, 2.0, 10.0), (3600.0, 2.0, 60.0), (0.0, 2.0, 1.0)],
-)
-def test_bin_seconds(duration, fps, expected):
-    assert dashboard.bin_seconds(duration, fps) == expected
-
-
-@pytest.mark.parametrize(
-    ("values", "counts"),
-    [([0.0, 0.19, 0.2, 0.99, 1.0], [2, 1, 0, 0, 2]), ([], [0, 0, 0, 0, 0]), ([0.5, 0.61], [0, 0, 1, 1, 0])],
-)
-def test_performance_bands(values, counts):
-    assert dashboard.performance_bands(pd.Series(values, dtype=float))["students"].tolist() == counts
-
-
-@pytest.mark.parametrize(
-    ("engagement", "periods"),
-    [([1, 1, 1], []), ([0, 0, 1, 0], [(0, 2), (3, 4)]), ([0.39, 0.4, 0.1], [(0, 1), (2, 3)])],
-)
-def test_low_periods(engagement, periods):
-    tl = pd.DataFrame(
-        {"bin": range(len(engagement)), "t_start": [float(i) for i in range(len(engagement))], "engagement": engagement}
-    )
-    got = dashboard.low_periods(tl, 1.0)
-    assert list(zip(got["start_s"], got["end_s"], strict=True)) == periods
+def test_attention_only_drilldown_has_no_emotion(small_lecture):
+    store, lid = small_lecture
+    s = dashboard.student_frames(store, lid, 1, attention_only=True)
+    assert s.emotions.empty and s.emotion_minutes.empty and s.strongest.empty
+    f = dashboard.build(store, lid, attention_only=True)
+    assert not f.has_emotions and f.cards.happiness is None and f.emotions_over_time.empty and f.positive.empty
 
 
 def students_of(faces: list[FaceObservation]) -> list[StudentObservation]:

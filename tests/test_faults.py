@@ -9,7 +9,9 @@ Covered elsewhere, not repeated here:
   tests/test_pipeline.py::test_process_killed_half_way_then_rerun_matches_a_clean_run
   (and the cooperative cancel: ::test_cancel_then_rerun_resumes_without_duplicates);
 - a version-1 database with a lecture migrated: tests/test_store.py (extended below with
-  observations of every older version and a new analysis on top).
+  observations of every older version and a new analysis on top);
+- issue 17's battery (claims and paused runs, the double Analyse, foreign databases and paths,
+  settings, huge pictures, roster photos and zips, counted warnings): tests/faults/.
 """
 
 from __future__ import annotations

@@ -28,12 +28,13 @@ def test_generate_edit_regenerate_download(page_env):
     at.run()
     assert not at.exception, at.exception
     assert at.radio[0].value == "rules" and len(at.radio[0].options) == 2  # no endpoint configured
-    assert at.text_area[0].value.startswith("Student 1: attention=")
+    assert at.text_area[0].value.startswith("Student 1: presence=1.00; engagement=")
 
     _button(at, "Generate report").click().run()
     assert not at.exception, at.exception
     text = "\n".join(m.value for m in at.markdown)
-    assert "Break suggestion" in text and "Evidence:" in text
+    assert "Evidence:" in text and "0:20 long" in text
+    assert "Break suggestion" not in text  # a 20-second clip
     labels = [b.label for b in at.get("download_button")]
     assert "Download .txt" in labels and "Download .md" in labels
 
@@ -60,4 +61,5 @@ def test_local_writer_in_page_streams_and_is_checked(page_env):
     _button(at, "Generate report").click().run()
     assert not at.exception, at.exception
     assert "Written by tiny-lm" in " ".join(c.value for c in at.caption)
+    assert "first words after" in " ".join(c.value for c in at.caption)
     assert "Download .txt" in [b.label for b in at.get("download_button")]

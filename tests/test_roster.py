@@ -9,9 +9,10 @@ import zipfile
 
 import pytest
 
-from core import queries
+from core import metrics, queries
 from core.errors import ClassLensError
 from core.pipeline import analyze
+from core.report import build_facts, input_string
 from core.roster import enrol, enrol_zip
 from core.settings import Settings
 from core.store import Store
@@ -32,12 +33,13 @@ def test_enrolled_person_is_named_in_the_video_and_others_stay_anonymous(tmp_pat
     named = studs[studs["identity"].notna()]
     assert named["student"].tolist() == ["Lin-Manuel Miranda"]
     # He is on screen for most of the clip (through scene cuts, one merged track).
-    assert named["observations"].iloc[0] >= 4
+    m = metrics.for_lecture(store, result.lecture_id).students.set_index("student")
+    assert m.loc["Lin-Manuel Miranda", "present"] >= 4
     anon = studs[studs["identity"].isna()]["student"].tolist()
     assert anon and all(s.startswith("Student ") for s in anon)
     assert anon == [f"Student {i}" for i in range(1, len(anon) + 1)]
-    entries = queries.report_input(store, result.lecture_id).split(" | ")
-    assert sum(e.startswith("Lin-Manuel Miranda: attention=") for e in entries) == 1
+    entries = input_string(build_facts(store, result.lecture_id)).split(" | ")
+    assert sum(e.startswith("Lin-Manuel Miranda: presence=") for e in entries) == 1
     # Anonymous students' embeddings are not kept once the lecture is finished.
     left = store.query_df("SELECT count(*) AS n FROM students WHERE embedding IS NOT NULL")
     assert left["n"][0] == 0

@@ -1,32 +1,25 @@
-"""Facts of one lecture for a report: every figure and name a report may state, from DuckDB.
+"""Facts of one lecture for a report: every figure and name a report may state, from `core.metrics`.
 
-Renderings: the seed's input string (`Student 1: happy=0.80 (5.00min); ...`, editable in the
-page and parsed back with `apply_input`) and a facts text for prompts. All number formatting of
-reports goes through the `fmt_*` helpers here, so the grounding check sees the same forms.
+Renderings: the report input string (`Student 1: presence=0.95; engagement=0.72; happy=0.80
+(5.00min)`, editable in the page and parsed back with `apply_input`) and a facts text for prompts.
+All number formatting of reports goes through the `fmt_*` helpers here, so the claims check sees
+the same forms. Engagement and presence are written as whole percentages, as on the dashboard.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pandas as pd
 
-from core import queries
-from core.errors import ClassLensError, LectureNotFound
+from core import metrics, units
+from core.errors import ClassLensError
 from core.faces import EMOTIONS
+from core.metrics import NEGATIVE as NEGATIVE_EMOTIONS
+from core.metrics import Period
 from core.store import Store
-
-# Thresholds (attention in [0, 1]); named so rules, tests and the page agree.
-LOW_ATTENTION = 0.6  # a period below this (or 0.15 under the lecture's mean, if lower) is a drop
-HIGH_ATTENTION = 0.85  # a period at or above this is a highlight worth praising
-EYES_CLOSED = 0.2  # eyes_open below this counts as closed
-NEGATIVE_EMOTIONS = ("angry", "disgust", "fear", "sad")
-BIN_CHOICES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300)
-MAX_BINS = 24
 
 
 class BadReportInput(ClassLensError):
@@ -34,57 +27,41 @@ class BadReportInput(ClassLensError):
 
 
 def fmt_att(x: float) -> str:
-    """Attention or confidence, two decimals: 0.72."""
+    """A 0-1 value in the input string: two decimals, 0.72."""
     return f"{x:.2f}"
 
 
 def fmt_pct(x: float) -> str:
-    """A share in [0, 1] as a whole percentage: 45%."""
+    """A share or score in [0, 1] as a whole percentage: 45%."""
     return f"{round(100 * x)}%"
 
 
 def fmt_min(x: float) -> str:
-    """Minutes, two decimals (as in the seed's input string)."""
+    """Minutes with two decimals (the input string's emotion minutes only)."""
     return f"{x:.2f}"
 
 
-def fmt_s(x: float) -> str:
-    """Seconds, one decimal."""
-    return f"{x:.1f}"
+fmt_time = units.clock  # a moment, m:ss
+fmt_duration = units.duration  # a length, m:ss or h:mm h
 
 
-def fmt_time(seconds: float) -> str:
-    """A moment of the lecture as m:ss (minutes may exceed 59): 25:00, 0:05."""
-    s = max(0, round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
-
-
-@dataclass(frozen=True)
-class Period:
-    """A stretch of the lecture. start_s, end_s: seconds from the start; attention: mean in it."""
-
-    start_s: float
-    end_s: float
-    attention: float
-    before: float | None = None  # mean attention in the bins just before (None at the start)
-
-    def span(self) -> str:
-        return f"{fmt_time(self.start_s)}–{fmt_time(self.end_s)}"
+def fmt_span(p: Period) -> str:
+    return f"{fmt_time(p.start_s)}–{fmt_time(p.end_s)}"
 
 
 @dataclass(frozen=True)
 class EmotionFact:
-    """Dominant emotion: share of observations, minutes dominant, mean confidence while dominant."""
+    """Dominant emotion: share of readings; minutes dominant (students only); mean confidence."""
 
     emotion: str
     share: float
-    minutes: float
-    confidence: float | None
+    minutes: float | None = None
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)
 class Fatigue:
-    """Eye-closure signals. closed_share: of samples with eyes measured; longest_s: seconds."""
+    """Eye closure: closed_share of present moments with eyes measured; longest_s, seconds."""
 
     closed_share: float
     longest_s: float
@@ -92,11 +69,12 @@ class Fatigue:
 
 @dataclass(frozen=True)
 class StudentFacts:
-    """One student's figures. attention: mean over observed samples (None when not measured)."""
+    """One student's figures (metrics definitions). presence, engagement: 0-1."""
 
     name: str
-    minutes_seen: float
-    attention: float | None = None
+    presence: float = 0.0
+    seconds_present: float = 0.0
+    engagement: float | None = None
     first_half: float | None = None
     second_half: float | None = None
     low_periods: tuple[Period, ...] = ()
@@ -112,25 +90,24 @@ class StudentFacts:
 class LectureFacts:
     """Everything a report on one lecture may state (class level plus each student).
 
-    Times are seconds from the lecture's start; attention values are in [0, 1]; emotion shares
-    are fractions of the observations with an emotion.
+    Times are seconds from the lecture's start; presence and engagement are in [0, 1]; emotion
+    shares are fractions of the readings.
     """
 
     lecture_id: int
     file_name: str
-    duration_min: float
+    duration_s: float
     attention_only: bool
-    bin_s: int
+    bin_s: float
     students: tuple[StudentFacts, ...]
-    attention: float | None = None
+    presence: float | None = None
+    engagement: float | None = None
     first_half: float | None = None
     second_half: float | None = None
-    midpoint_s: float = 0.0
     low_periods: tuple[Period, ...] = ()
     high_periods: tuple[Period, ...] = ()
     fatigue: Fatigue | None = None
     emotions: tuple[EmotionFact, ...] = ()
-    break_lead_s: float = 0.0
     edited: bool = False
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -138,141 +115,109 @@ class LectureFacts:
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.students)
 
+    @property
+    def midpoint_s(self) -> float:
+        return float(round(self.duration_s / 2))
+
     def emotion(self, name: str) -> EmotionFact | None:
         return next((e for e in self.emotions if e.emotion == name), None)
 
-    def break_time(self, period: Period) -> float:
-        """When to suggest a break for a drop: one lead before it starts (not before 0)."""
-        return max(0.0, period.start_s - self.break_lead_s)
-
     def figures(self) -> list[float]:
-        """Every number these facts hold (for the grounding check), times in seconds and minutes."""
-        out: list[float] = [len(self.students), self.duration_min, self.bin_s, *self.extra.values()]
-        times: list[float] = [self.midpoint_s]
-
-        def add_periods(periods: tuple[Period, ...]) -> None:
-            for p in periods:
-                out.append(p.attention)
-                if p.before is not None:
-                    out.append(p.before)
-                times.extend([p.start_s, p.end_s, p.end_s - p.start_s, self.break_time(p)])
+        """Every number these facts hold (for the claims check)."""
+        out: list[float] = [len(self.students), self.bin_s, *self.extra.values()]
 
         def add_common(x: LectureFacts | StudentFacts) -> None:
-            out.extend(v for v in (x.attention, x.first_half, x.second_half) if v is not None)
-            add_periods(x.low_periods)
-            add_periods(x.high_periods)
+            out.extend(v for v in (x.presence, x.engagement, x.first_half, x.second_half) if v is not None)
+            for p in (*x.low_periods, *x.high_periods):
+                out.append(p.engagement)
+                if p.before is not None:
+                    out.append(p.before)
             if x.fatigue is not None:
                 out.extend([x.fatigue.closed_share, x.fatigue.longest_s])
             out.append(sum(e.share for e in x.emotions if e.emotion in NEGATIVE_EMOTIONS))
             for e in x.emotions:
-                out.extend([e.share, e.minutes])
-                if e.confidence is not None:
-                    out.append(e.confidence)
+                out.extend(v for v in (e.share, e.minutes, e.confidence) if v is not None)
 
         add_common(self)
         for s in self.students:
-            out.append(s.minutes_seen)
             add_common(s)
-        out.extend(times)
-        out.extend(t / 60 for t in times)
         return [float(v) for v in out if v is not None and math.isfinite(float(v))]
 
     def times(self) -> set[int]:
-        """Every moment (whole seconds) these facts mention."""
-        ts = {round(self.midpoint_s)}
+        """Every moment or length (whole seconds) these facts mention, written m:ss."""
+        ts = {round(self.midpoint_s), round(self.duration_s)}
         for x in (self, *self.students):
             for p in (*x.low_periods, *x.high_periods):
-                ts |= {round(p.start_s), round(p.end_s), round(self.break_time(p))}
-        return ts
+                ts |= {round(p.start_s), round(p.end_s), round(p.duration_s)}
+        for x in (self, *self.students):
+            if x.fatigue is not None:
+                ts.add(round(x.fatigue.longest_s))
+        for s in self.students:
+            ts.add(round(s.seconds_present))
+        from core.report.rules import break_moments  # the break times the rules may suggest
+
+        return ts | {round(t) for t in break_moments(self)}
+
+    def hours(self) -> set[int]:
+        """Lengths of an hour or more, in whole minutes (written h:mm h)."""
+        return {round(self.duration_s / 60)} if self.duration_s >= 3600 else set()
 
 
-# --- building from the database -----------------------------------------------------------------
+# --- building from the metrics ------------------------------------------------------------------
 
 
-def _bin_size(duration_s: float) -> int:
-    return next((b for b in BIN_CHOICES_S if duration_s / b <= MAX_BINS), BIN_CHOICES_S[-1])
-
-
-def _periods(series: pd.Series, bin_s: int, duration_s: float, pred, before_n: int = 3) -> tuple[Period, ...]:
-    """Runs of consecutive bins (index = bin number) where `pred(value)` holds."""
-    out: list[Period] = []
-    bins = series.dropna()
-    run: list[int] = []
-
-    def close() -> None:
-        if not run:
-            return
-        vals = bins.loc[run]
-        prior = bins[(bins.index < run[0]) & (bins.index >= run[0] - before_n)]
-        out.append(
-            Period(
-                start_s=float(run[0] * bin_s),
-                end_s=float(min(duration_s, (run[-1] + 1) * bin_s)),
-                attention=float(vals.mean()),
-                before=float(prior.mean()) if len(prior) else None,
-            )
-        )
-
-    for b, v in bins.items():
-        if pred(v) and (not run or b == run[-1] + 1):
-            run.append(int(b))
-        elif pred(v):
-            close()
-            run = [int(b)]
-        else:
-            close()
-            run = []
-    close()
-    return tuple(out)
-
-
-def _fatigue(obs: pd.DataFrame, fps: float) -> Fatigue | None:
-    eyes = obs.dropna(subset=["eyes_open"])
-    if eyes.empty:
+def _fatigue(closed_share: float, longest_s: float) -> Fatigue | None:
+    if closed_share != closed_share or longest_s != longest_s:  # NaN: no eye readings
         return None
-    closed = eyes["eyes_open"] < EYES_CLOSED
-    longest = 0
-    for _, g in eyes.assign(closed=closed).groupby("student_id"):
-        run = 0
-        for c in g.sort_values("t")["closed"]:
-            run = run + 1 if c else 0
-            longest = max(longest, run)
-    return Fatigue(closed_share=float(closed.mean()), longest_s=longest / fps)
+    return Fatigue(float(closed_share), float(longest_s))
 
 
-def _emotions(obs: pd.DataFrame, fps: float) -> tuple[EmotionFact, ...]:
-    emo = obs.dropna(subset=["dominant_emotion"])
-    if emo.empty:
-        return ()
-    out = []
-    for e, g in emo.groupby("dominant_emotion"):
-        out.append(
-            EmotionFact(
-                emotion=str(e),
-                share=len(g) / len(emo),
-                minutes=len(g) / fps / 60,
-                confidence=float(g["dominant_conf"].mean()) if g["dominant_conf"].notna().any() else None,
+def _opt(v: object) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)  # type: ignore[arg-type]
+
+
+def from_metrics(m: metrics.LectureMetrics) -> LectureFacts:
+    """The report facts of computed metrics (the same numbers as the dashboard and exports)."""
+    students = []
+    for s in m.students.itertuples():
+        emotions: tuple[EmotionFact, ...] = ()
+        if m.show_emotions:
+            rows = m.emotions[m.emotions["student_id"] == s.student_id]
+            emotions = tuple(
+                EmotionFact(str(r.emotion), float(r.share), float(r.minutes), _opt(r.mean_confidence))
+                for r in rows.itertuples()
+            )
+        students.append(
+            StudentFacts(
+                name=str(s.student),
+                presence=float(s.presence),
+                seconds_present=float(s.present) / m.sample_fps,
+                engagement=_opt(s.engagement),
+                first_half=_opt(s.first_half),
+                second_half=_opt(s.second_half),
+                low_periods=m.low_periods(int(s.student_id)),
+                high_periods=m.high_periods(int(s.student_id)),
+                fatigue=_fatigue(s.closed_share, s.longest_closure_s),
+                emotions=emotions,
             )
         )
-    return tuple(sorted(out, key=lambda x: (-x.minutes, x.emotion)))
-
-
-def _attention_parts(obs: pd.DataFrame, bin_s: int, duration_s: float, low: float):
-    att = obs.dropna(subset=["attention"])
-    if att.empty:
-        return None, None, None, (), ()
-    per_bin = att.groupby((att["t"] // bin_s).astype(int))["attention"].mean()
-    half = duration_s / 2
-    first = att.loc[att["t"] < half, "attention"]
-    second = att.loc[att["t"] >= half, "attention"]
-    lows = _periods(per_bin, bin_s, duration_s, lambda v: v < low)
-    highs = _periods(per_bin, bin_s, duration_s, lambda v: v >= HIGH_ATTENTION)
-    return (
-        float(att["attention"].mean()),
-        float(first.mean()) if len(first) else None,
-        float(second.mean()) if len(second) else None,
-        lows,
-        highs,
+    first, second = m.halves()
+    eyes = m.class_eye_closure()
+    return LectureFacts(
+        lecture_id=m.lecture_id,
+        file_name=m.file_name,
+        duration_s=m.duration_s,
+        attention_only=not m.show_emotions,
+        bin_s=m.bin_s,
+        students=tuple(students),
+        presence=m.presence,
+        engagement=m.engagement,
+        first_half=first,
+        second_half=second,
+        low_periods=m.low_periods(),
+        high_periods=m.high_periods(),
+        fatigue=Fatigue(*eyes) if eyes else None,
+        emotions=tuple(EmotionFact(str(r.emotion), float(r.share)) for r in m.class_emotions().itertuples()),
     )
 
 
@@ -280,83 +225,33 @@ def build_facts(store: Store, lecture_id: int, attention_only: bool | None = Non
     """Facts of one lecture from the database.
 
     Args:
-        attention_only: leave every emotion out; None = as the lecture was analysed.
+        attention_only: leave every emotion out (a lecture analysed that way always does).
+
+    Raises:
+        LectureNotFound: no such lecture.
     """
-    try:
-        lec = queries.lecture_row(store, lecture_id)
-    except IndexError:
-        raise LectureNotFound(f"There is no lecture {lecture_id} in {store.path}.") from None
-    fps = float(lec["sample_fps"])
-    obs = queries.observations(store, lecture_id)
-    studs = queries.students(store, lecture_id)
-    try:
-        analysed_attention_only = bool(json.loads(lec["settings"]).get("attention_only", False))
-    except (TypeError, ValueError):
-        analysed_attention_only = False
-    a_only = analysed_attention_only if attention_only is None else (attention_only or analysed_attention_only)
-    if a_only:
-        obs = obs.assign(dominant_emotion=None, dominant_conf=np.nan)
-    duration_s = float(lec["duration_s"]) if pd.notna(lec["duration_s"]) and lec["duration_s"] else 0.0
-    if obs.shape[0]:
-        duration_s = max(duration_s, float(obs["t"].max()) + 1 / fps)
-    bin_s = _bin_size(duration_s)
-    mean_att = float(obs["attention"].mean()) if obs["attention"].notna().any() else None
-    low = min(LOW_ATTENTION, mean_att - 0.15) if mean_att is not None else LOW_ATTENTION
-
-    students = []
-    for s in studs.itertuples():
-        sobs = obs[obs["student_id"] == s.student_id]
-        name = s.identity if isinstance(s.identity, str) and s.identity else s.student
-        att, first, second, lows, highs = _attention_parts(sobs, bin_s, duration_s, low)
-        students.append(
-            StudentFacts(
-                name=str(name),
-                minutes_seen=float(s.minutes_seen),
-                attention=att,
-                first_half=first,
-                second_half=second,
-                low_periods=lows,
-                high_periods=highs,
-                fatigue=_fatigue(sobs, fps),
-                emotions=_emotions(sobs, fps),
-            )
-        )
-    att, first, second, lows, highs = _attention_parts(obs, bin_s, duration_s, low)
-    return LectureFacts(
-        lecture_id=lecture_id,
-        file_name=str(lec["file_name"]),
-        duration_min=duration_s / 60,
-        attention_only=a_only,
-        bin_s=bin_s,
-        students=tuple(students),
-        attention=att,
-        first_half=first,
-        second_half=second,
-        midpoint_s=float(round(duration_s / 2)),
-        low_periods=lows,
-        high_periods=highs,
-        fatigue=_fatigue(obs, fps),
-        emotions=_emotions(obs, fps),
-        # Suggest a break this long before a drop: 5 minutes in a real lecture, one bin in a clip.
-        break_lead_s=float(300 if duration_s >= 1800 else bin_s),
-    )
+    return from_metrics(metrics.for_lecture(store, lecture_id, attention_only=bool(attention_only)))
 
 
-# --- the seed's input string ----------------------------------------------------------------------
+# --- the report input string ----------------------------------------------------------------------
 
 
 def input_string(facts: LectureFacts) -> str:
-    """`Student 1: attention=0.72; happy=0.80 (5.00min); sad=0.10 (1.00min) | Student 2: ...`.
+    """`Student 1: presence=0.95; engagement=0.72; happy=0.80 (5.00min) | Student 2: ...`.
 
-    Same form as `core.queries.report_input`; emotions are left out in attention-only mode.
+    The one builder of the report input (dashboard box, report page, exports). Per emotion: mean
+    confidence while dominant and minutes dominant, most minutes first; no emotion in
+    attention-only mode.
     """
     parts = []
     for s in facts.students:
-        items = [f"attention={fmt_att(s.attention)}"] if s.attention is not None else []
+        items = [f"presence={fmt_att(s.presence)}"]
+        if s.engagement is not None:
+            items.append(f"engagement={fmt_att(s.engagement)}")
         if not facts.attention_only:
             items += [
-                f"{e.emotion}={fmt_att(e.confidence or 0.0)} ({fmt_min(e.minutes)}min)"
-                for e in sorted(s.emotions, key=lambda x: (-x.minutes, x.emotion))
+                f"{e.emotion}={fmt_att(e.confidence or 0.0)} ({fmt_min(e.minutes or 0.0)}min)"
+                for e in sorted(s.emotions, key=lambda x: (-(x.minutes or 0), x.emotion))
             ]
         parts.append(f"{s.name}: {'; '.join(items)}")
     return " | ".join(parts)
@@ -365,8 +260,18 @@ def input_string(facts: LectureFacts) -> str:
 _ITEM = re.compile(r"^\s*([a-z]+)\s*=\s*([0-9]*\.?[0-9]+)\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*min\s*\))?\s*$", re.I)
 
 
-def parse_input(text: str) -> list[tuple[str, float | None, dict[str, tuple[float, float]]]]:
-    """Parse an input string into (name, attention, {emotion: (confidence, minutes)}) per student.
+@dataclass(frozen=True)
+class InputEntry:
+    """One student of an input string."""
+
+    name: str
+    presence: float | None
+    engagement: float | None
+    emotions: dict[str, tuple[float, float]]  # emotion -> (confidence, minutes)
+
+
+def parse_input(text: str) -> list[InputEntry]:
+    """Parse an input string (`attention=` is read as engagement, as in earlier versions).
 
     Raises:
         BadReportInput: with a message naming the part that could not be read.
@@ -376,93 +281,97 @@ def parse_input(text: str) -> list[tuple[str, float | None, dict[str, tuple[floa
         name, sep, rest = chunk.partition(":")
         name = name.strip()
         if not sep or not name:
-            raise BadReportInput(f"Could not read “{chunk.strip()}”: expected “Name: happy=0.80 (5.00min); …”.")
-        attention: float | None = None
+            raise BadReportInput(f"Could not read “{chunk.strip()}”: expected “Name: engagement=0.72; …”.")
+        values: dict[str, float] = {}
         emotions: dict[str, tuple[float, float]] = {}
         for item in [i for i in rest.split(";") if i.strip()]:
             m = _ITEM.match(item)
             if not m:
                 raise BadReportInput(
-                    f"Could not read “{item.strip()}” for {name}: expected “emotion=0.80 (5.00min)” or "
-                    "“attention=0.72”."
+                    f"Could not read “{item.strip()}” for {name}: expected “engagement=0.72” or "
+                    "“emotion=0.80 (5.00min)”."
                 )
             key, value, minutes = m.group(1).lower(), float(m.group(2)), m.group(3)
-            if key == "attention":
-                attention = value
+            if key in ("presence", "engagement", "attention"):
+                values["engagement" if key == "attention" else key] = value
             elif key in EMOTIONS and minutes is not None:
                 emotions[key] = (value, float(minutes))
             else:
                 raise BadReportInput(
-                    f"“{item.strip()}” for {name}: the known names are attention and {', '.join(EMOTIONS)}, "
-                    "and each emotion needs its minutes, e.g. happy=0.80 (5.00min)."
+                    f"“{item.strip()}” for {name}: the known names are presence, engagement and "
+                    f"{', '.join(EMOTIONS)}, and each emotion needs its minutes, e.g. happy=0.80 (5.00min)."
                 )
             if not 0 <= value <= 1:
                 raise BadReportInput(f"“{item.strip()}” for {name}: values must lie between 0 and 1.")
-        out.append((name, attention, emotions))
+        out.append(InputEntry(name, values.get("presence"), values.get("engagement"), emotions))
     if not out:
         raise BadReportInput("The report input is empty: it needs at least one “Name: …” entry.")
     return out
 
 
 def apply_input(facts: LectureFacts, text: str) -> LectureFacts:
-    """Facts with the per-student figures (names, attention, emotions) taken from an edited
-    input string. Students are matched by name, else by position; time-based figures (periods,
-    halves, fatigue) stay with a matched student. Class emotion figures are recomputed."""
+    """Facts with the per-student figures (names, presence, engagement, emotions) taken from an
+    edited input string. Students are matched by name, else by position; time-based figures
+    (periods, halves, eye closure) stay only with a student whose engagement is unchanged. The
+    class engagement becomes the mean of the students', emotion shares are recomputed."""
     if text.strip() == input_string(facts).strip():
         return facts
-    entries = parse_input(text)
     by_name = {s.name: s for s in facts.students}
     students = []
-    for i, (name, attention, emo) in enumerate(entries):
-        base = by_name.get(name) or (facts.students[i] if i < len(facts.students) else StudentFacts(name, 0.0))
+    for i, e in enumerate(parse_input(text)):
+        base = by_name.get(e.name) or (facts.students[i] if i < len(facts.students) else StudentFacts(e.name))
         emotions: tuple[EmotionFact, ...] = ()
-        if emo and not facts.attention_only:
-            total = sum(m for _, m in emo.values()) or 1.0
+        if e.emotions and not facts.attention_only:
+            total = sum(m for _, m in e.emotions.values()) or 1.0
             emotions = tuple(
                 sorted(
-                    (EmotionFact(e, m / total, m, c) for e, (c, m) in emo.items()),
-                    key=lambda x: (-x.minutes, x.emotion),
+                    (EmotionFact(k, m / total, m, c) for k, (c, m) in e.emotions.items()),
+                    key=lambda x: (-(x.minutes or 0), x.emotion),
                 )
             )
-        minutes = sum(m for _, m in emo.values()) if emo else base.minutes_seen
-        keep_time = (
-            attention is not None and base.attention is not None and round(attention, 2) == round(base.attention, 2)
+        keep = (
+            e.engagement is not None
+            and base.engagement is not None
+            and round(e.engagement, 2) == round(base.engagement, 2)
         )
         students.append(
             replace(
                 base,
-                name=name,
-                minutes_seen=minutes,
-                attention=attention,
-                emotions=emotions if not facts.attention_only else (),
-                first_half=base.first_half if keep_time else None,
-                second_half=base.second_half if keep_time else None,
-                low_periods=base.low_periods if keep_time else (),
-                high_periods=base.high_periods if keep_time else (),
+                name=e.name,
+                presence=e.presence if e.presence is not None else base.presence,
+                engagement=e.engagement,
+                emotions=emotions,
+                first_half=base.first_half if keep else None,
+                second_half=base.second_half if keep else None,
+                low_periods=base.low_periods if keep else (),
+                high_periods=base.high_periods if keep else (),
+                fatigue=base.fatigue if keep else None,
             )
         )
-    # Class emotions: minutes summed over students.
-    sums: dict[str, list[float]] = {}
+    counts: dict[str, float] = {}
     for s in students:
-        for e in s.emotions:
-            acc = sums.setdefault(e.emotion, [0.0, 0.0])
-            acc[0] += e.minutes
-            acc[1] += (e.confidence or 0.0) * e.minutes
-    total = sum(v[0] for v in sums.values()) or 1.0
+        for em in s.emotions:
+            counts[em.emotion] = counts.get(em.emotion, 0.0) + (em.minutes or 0.0)
+    total = sum(counts.values()) or 1.0
     class_emotions = tuple(
-        sorted(
-            (EmotionFact(e, m / total, m, (c / m) if m else None) for e, (m, c) in sums.items()),
-            key=lambda x: (-x.minutes, x.emotion),
-        )
+        sorted((EmotionFact(k, v / total) for k, v in counts.items()), key=lambda x: (-x.share, x.emotion))
     )
-    atts = [(s.attention, max(s.minutes_seen, 1e-9)) for s in students if s.attention is not None]
-    class_att = sum(a * w for a, w in atts) / sum(w for _, w in atts) if atts else None
-    same_att = class_att is not None and facts.attention is not None and abs(class_att - facts.attention) < 0.005
+    engs = [s.engagement for s in students if s.engagement is not None]
+    engagement = sum(engs) / len(engs) if engs else None
+    if engagement is not None and facts.engagement is not None and abs(engagement - facts.engagement) < 0.005:
+        engagement = facts.engagement
+    same = engagement == facts.engagement
     return replace(
         facts,
         students=tuple(students),
         emotions=class_emotions,
-        attention=class_att if not same_att else facts.attention,
+        engagement=engagement,
+        presence=sum(s.presence for s in students) / len(students),
+        first_half=facts.first_half if same else None,
+        second_half=facts.second_half if same else None,
+        low_periods=facts.low_periods if same else (),
+        high_periods=facts.high_periods if same else (),
+        fatigue=facts.fatigue if same else None,
         edited=True,
     )
 
@@ -472,34 +381,38 @@ def apply_input(facts: LectureFacts, text: str) -> LectureFacts:
 
 def _describe(x: LectureFacts | StudentFacts, attention_only: bool) -> list[str]:
     lines = []
-    if x.attention is not None:
-        line = f"mean attention {fmt_att(x.attention)}"
+    if x.presence is not None:
+        lines.append(f"present {fmt_pct(x.presence)} of the time")
+    if x.engagement is not None:
+        line = f"engagement {fmt_pct(x.engagement)}"
         if x.first_half is not None and x.second_half is not None:
-            line += f" (first half {fmt_att(x.first_half)}, second half {fmt_att(x.second_half)})"
+            line += f" (first half {fmt_pct(x.first_half)}, second half {fmt_pct(x.second_half)})"
         lines.append(line)
     for p in x.low_periods:
-        lines.append(f"attention low at {p.span()}: {fmt_att(p.attention)}")
+        lines.append(f"engagement low at {fmt_span(p)}: {fmt_pct(p.engagement)}")
     for p in x.high_periods:
-        lines.append(f"attention high at {p.span()}: {fmt_att(p.attention)}")
-    if x.fatigue is not None:
-        lines.append(
-            f"eyes closed in {fmt_pct(x.fatigue.closed_share)} of samples, "
-            f"longest closure {fmt_s(x.fatigue.longest_s)} s"
-        )
+        lines.append(f"engagement high at {fmt_span(p)}: {fmt_pct(p.engagement)}")
     if not attention_only:
-        for e in x.emotions:
-            conf = f", confidence {fmt_att(e.confidence)}" if e.confidence is not None else ""
-            lines.append(f"{e.emotion} {fmt_pct(e.share)} ({fmt_min(e.minutes)} min{conf})")
+        for e in x.emotions[:3]:
+            lines.append(f"{e.emotion} {fmt_pct(e.share)} of readings")
     return lines
 
 
-def facts_text(facts: LectureFacts) -> str:
-    """The facts as short lines, the only figures a prompt offers the model."""
+def facts_text(facts: LectureFacts, *, students: bool = True, only: StudentFacts | None = None) -> str:
+    """The facts as short lines, the only figures a prompt offers the model.
+
+    Args:
+        students: add a line per student (else the class only).
+        only: just this student's line.
+    """
+    if only is not None:
+        return f"{only.name}: " + "; ".join(_describe(only, facts.attention_only) or ["no figures"]) + "."
+    n = len(facts.students)
     lines = [
-        f"Lecture: {facts.file_name}, {fmt_min(facts.duration_min)} min, {len(facts.students)} student(s).",
-        "Class: " + "; ".join(_describe(facts, facts.attention_only) or ["no attention measured"]) + ".",
+        f"Lecture: {fmt_duration(facts.duration_s)} long, {n} student{'s' if n != 1 else ''}.",
+        "Class: " + "; ".join(_describe(facts, facts.attention_only) or ["no engagement measured"]) + ".",
     ]
-    for s in facts.students:
-        desc = _describe(s, facts.attention_only)
-        lines.append(f"{s.name}: seen {fmt_min(s.minutes_seen)} min; " + "; ".join(desc or ["no figures"]) + ".")
+    if students:
+        for s in facts.students:
+            lines.append(f"{s.name}: " + "; ".join(_describe(s, facts.attention_only) or ["no figures"]) + ".")
     return "\n".join(lines)

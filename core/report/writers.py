@@ -1,14 +1,15 @@
 """Report writers behind one interface, chosen by name: rules | local | openai.
 
-Every writer builds the same report from the same recommendations (`core.report.rules`): the
-figures, names, evidence and layout come from Python. A model writer only words the advice of
-each recommendation and one overall sentence, streamed as it generates, within a time budget;
-each worded piece is checked against the facts (`core.report.grounding`), a failing sentence is
-removed and a piece left empty falls back to the rules writer's wording, and the result says so.
+Every writer builds the same report from the same recommendations (`core.report.rules`, the
+default writer): the figures, names, evidence and layout come from Python. A model writer only
+words a short summary and a note for each student who has a section, streamed as it generates,
+within a time budget (30 s by default); each worded piece is checked against the facts (numbers,
+names and direction words, `core.report.grounding`), and a piece that fails is left out with a
+plain-words note saying why.
 
 Configuration (environment, all optional):
-    CLASSLENS_REPORT_WRITER: default writer name (default "local").
-    CLASSLENS_REPORT_BUDGET_S: time budget of a model writer in seconds (default 240).
+    CLASSLENS_REPORT_WRITER: default writer name (default "rules").
+    CLASSLENS_REPORT_BUDGET_S: time budget of a model writer in seconds (default 30).
     CLASSLENS_LOCAL_MODEL: local model folder or .gguf file (see core.llm).
     CLASSLENS_OPENAI_URL: base URL of an OpenAI-compatible API, e.g. http://server:8000/v1 (off when unset).
     CLASSLENS_OPENAI_MODEL: model name at that endpoint.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,8 +44,8 @@ class WriterUnavailable(ClassLensError):
 class ReportConfig:
     """Which writer and model; from the environment with `from_env`."""
 
-    writer: str = "local"
-    budget_s: float = 240.0
+    writer: str = "rules"
+    budget_s: float = 30.0
     local_model: str | None = None
     openai_url: str | None = None
     openai_model: str | None = None
@@ -137,38 +139,42 @@ class RulesWriter:
 
 
 SYSTEM = (
-    "You help a teacher act on what a classroom camera measured. Write plain, friendly English for the teacher. "
-    "Never invent numbers, times or names: repeat only those given to you, or use none."
+    "You write for a teacher about one lecture a classroom camera measured. Plain, friendly English, short "
+    "sentences. Use only the facts given; write no numbers, times or names that are not in them."
 )
 
 
-def _advice_messages(rec: rules.Recommendation, facts: LectureFacts) -> list[dict[str, str]]:
-    who = "the whole class" if rec.scope == "class" else "one student"
-    extra = " Do not mention emotions or facial expressions." if facts.attention_only else ""
+def _no_emotions(facts: LectureFacts) -> str:
+    return " Do not mention emotions or facial expressions." if facts.attention_only else ""
+
+
+def summary_messages(facts: LectureFacts) -> list[dict[str, str]]:
+    """The prompt of the overall summary: the class's facts, two sentences, no numbers."""
     return [
-        {"role": "system", "content": SYSTEM + extra},
+        {"role": "system", "content": SYSTEM + _no_emotions(facts)},
         {
             "role": "user",
             "content": (
-                f"Kind of advice: {rec.title}\nFor: {who}\nWhat was measured: {rec.evidence}\n"
-                f"Suggested action: {rec.advice}\n\n"
-                "Rewrite the suggested action as concrete advice for the teacher in at most two short sentences. "
-                "Keep any time such as 0:05 exactly as written. Reply with the advice only."
+                f"Facts:\n{facts_text(facts, students=False)}\n\n"
+                "In two short sentences, tell the teacher what stood out in this lecture and one thing to try "
+                "next time. Use no numbers. Reply with the two sentences only."
             ),
         },
     ]
 
 
-def _summary_messages(facts: LectureFacts) -> list[dict[str, str]]:
-    extra = " Do not mention emotions or facial expressions." if facts.attention_only else ""
+def note_messages(facts: LectureFacts, student: str, recs: list[rules.Recommendation]) -> list[dict[str, str]]:
+    """The prompt of one student's note: that student's facts and the rules' advice for them."""
+    s = next(x for x in facts.students if x.name == student)
+    advice = " ".join(r.advice for r in recs)
     return [
-        {"role": "system", "content": SYSTEM + extra},
+        {"role": "system", "content": SYSTEM + _no_emotions(facts)},
         {
             "role": "user",
             "content": (
-                f"Measurements of one lecture:\n{facts_text(facts)}\n\n"
-                "In one or two sentences, tell the teacher the main thing to take from this lecture and "
-                "what to try next time. Use no numbers. Reply with those sentences only."
+                f"Facts: {facts_text(facts, only=s)}\nAdvice: {advice}\n\n"
+                f"In one short sentence, tell the teacher what to do for {student}. Use no numbers. "
+                "Reply with the sentence only."
             ),
         },
     ]
@@ -183,13 +189,30 @@ def _clean(text: str) -> str:
 
 
 class ModelWriter:
-    """Words the rules writer's recommendations with a chat model (local or endpoint)."""
+    """The rules writer decides; a chat model (local or endpoint) words the summary and a note for
+    each student who has a section, within a time budget.
 
-    def __init__(self, name: str, wording: Wording, budget_s: float = 240.0, max_new_tokens: int = 64) -> None:
+    Each worded piece is checked whole (numbers, names, direction words, emotions in attention-only
+    mode); a piece that fails is left out and the report says so in plain words, with the rules
+    writer's text standing in. Every recommendation, figure and piece of evidence is the rules
+    writer's, unchanged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        wording: Wording,
+        budget_s: float = 30.0,
+        summary_tokens: int = 60,
+        note_tokens: int = 40,
+        max_notes: int = 3,
+    ) -> None:
         self.name = name
         self.wording = wording
         self.budget_s = budget_s
-        self.max_new_tokens = max_new_tokens
+        self.summary_tokens = summary_tokens
+        self.note_tokens = note_tokens
+        self.max_notes = max_notes
 
     def write(self, facts: LectureFacts, *, on_text: TextSink | None = None, progress: Progress | None = None,
               other_names: tuple[str, ...] = ()) -> GeneratedReport:  # fmt: skip
@@ -197,69 +220,76 @@ class ModelWriter:
         recs = rules.recommendations(facts)
         emit = on_text or (lambda _t: None)
         report = GeneratedReport("", self.name, self.wording.title)
-        jobs = len(recs) + 2
-        out_of_time = 0
+        students = [s.name for s in facts.students if any(r.scope == s.name for r in recs)][: self.max_notes]
+        jobs = 1 + len(students)
+        notes: list[str] = []
+        out_of_time: list[str] = []
 
-        def word(messages: list[dict[str, str]], fallback: str, label: str, i: int) -> str:
-            nonlocal out_of_time
+        def word(messages: list[dict[str, str]], tokens: int, label: str, i: int) -> str | None:
             left = self.budget_s - (time.monotonic() - t0)
             if progress is not None:
                 progress(i / jobs, f"{label} ({time.monotonic() - t0:.0f} s of at most {self.budget_s:.0f} s)")
             if left <= 1:
-                out_of_time += 1
-                emit(fallback)
-                return fallback
+                out_of_time.append(label.lower())
+                return None
             call_start = time.monotonic() - t0
-            text, n, first = self.wording.complete(
-                messages, max_new_tokens=self.max_new_tokens, max_time_s=left, on_text=emit
-            )
+            text, n, first = self.wording.complete(messages, max_new_tokens=tokens, max_time_s=left, on_text=emit)
             report.tokens += n
             if first is not None and report.first_token_s is None:
                 report.first_token_s = call_start + first
-            kept, removed = grounding.repair(_clean(text), facts, other_names)
-            report.removed.extend(removed)
-            if not kept:
+            cleaned = _clean(text)
+            # The prompts ask for no numbers: figures come only from the rules writer, next to their
+            # subject. A worded sentence with a figure is dropped even when the figure exists
+            # somewhere in the facts (it may belong to another half, student or period).
+            kept = [x for x in re.split(r"(?<=[.!?])\s+", cleaned) if x and not re.search(r"\d", x)]
+            if cleaned and len(kept) < len(re.split(r"(?<=[.!?])\s+", cleaned)):
+                notes.append(
+                    f"A sentence of the {label.lower()} from the language model was dropped because it wrote "
+                    "figures of its own; the figures in this report come from the measurements."
+                )
+            cleaned = " ".join(kept)
+            if not cleaned:
                 report.replaced += 1
-                emit(f" [replaced: {fallback}]")
-                return fallback
-            return kept
+                notes.append(f"The {label.lower()} from the language model was empty or cut off, so it was left out.")
+                return None
+            g = grounding.check(cleaned, facts, other_names)
+            if not g.ok:
+                report.replaced += 1
+                report.removed.extend(g.problems)
+                notes.append(
+                    f"The {label.lower()} from the language model was left out because "
+                    + "; ".join(dict.fromkeys(p.describe() for p in g.problems[:2]))
+                    + "."
+                )
+                return None
+            return cleaned
 
-        header = (
-            f"# Lecture report: {facts.file_name}\n\n_Recommendations worded by {self.wording.title}; "
-            "figures from ClassLens._\n\n## Summary\n\n"
-        )
-        emit(header)
+        emit(f"# Lecture report: {facts.file_name}\n\n## Summary\n\n")
         base_summary = rules.summary(facts)
-        emit(base_summary + " ")
-        worded: list[rules.Recommendation] = []
-        for i, rec in enumerate(recs, start=1):
-            emit(f"\n\n- **{rec.title}** ({'class' if rec.scope == 'class' else rec.scope}): ")
-            advice = word(_advice_messages(rec, facts), rec.advice, f"Wording recommendation {i} of {len(recs)}", i)
-            worded.append(replace(rec, advice=advice))
-        # The overall sentence comes last: the recommendations matter more when the budget is short.
-        emit("\n\n")
-        overall = word(_summary_messages(facts), "", "Writing the summary", len(recs) + 1)
-        summary_text = f"{base_summary} {overall}".strip()
-        text = rules.render(
-            facts, worded, summary_text, f"Recommendations worded by {self.wording.title}; figures from ClassLens."
+        overall = word(summary_messages(facts), self.summary_tokens, "Summary", 0)
+        summary_text = f"{overall}\n\n{base_summary}" if overall else base_summary
+        worded: dict[str, str] = {}
+        for i, name in enumerate(students, start=1):
+            emit(f"\n\n{name}: ")
+            mine = [r for r in recs if r.scope == name]
+            note = word(note_messages(facts, name, mine), self.note_tokens, f"Note on {name}", i)
+            if note:
+                worded[name] = f"_{note}_"
+        written_by = (
+            f"Summary and notes worded by {self.wording.title}; recommendations, figures and evidence from the "
+            "rules writer."
         )
-        notes = []
-        if report.replaced:
-            notes.append(
-                f"The grounding check replaced {report.replaced} piece(s) of model text with the rules writer's "
-                "wording, because they stated a number, name or word not in the facts."
-            )
-        if report.removed and not report.replaced:
-            notes.append("The grounding check removed sentences that stated a number or name not in the facts.")
+        text = rules.render(facts, recs, summary_text, written_by, notes=worded)
         if out_of_time:
-            notes.append(f"The time budget ran out: {out_of_time} piece(s) use the rules writer's wording.")
-        g = grounding.check(text, facts, other_names, allowed_names=(self.wording.title,))
-        if not g.ok:
             notes.append(
-                "The model's report failed the grounding check as a whole and was replaced by the rules writer."
+                f"The time budget of {self.budget_s:.0f} s ran out before the language model reached: "
+                + ", ".join(out_of_time)
+                + "; the rules writer's text stands there."
             )
+        g = grounding.check(text, facts, other_names, allowed_names=(self.wording.title,))
+        if not g.ok:  # cannot happen with checked pieces, but the stored report must pass
+            notes.append("The worded report did not pass the check as a whole, so this is the rules writer's report.")
             text = rules.report_text(facts)
-            report.replaced = len(recs) + 1
         if notes:
             text = text.rstrip() + "\n\n" + grounding.GROUNDING_NOTE_PREFIX + " ".join(notes) + "_\n"
         report.text, report.notes = text, notes
