@@ -48,17 +48,32 @@ class _Echo:
 
 
 class _RssSampler:
-    """Peak RSS (MB) of every process whose title starts with `prefix`, sampled every 0.2 s."""
+    """Peak RSS (MB) of every process whose title starts with `prefix`, sampled every 0.2 s;
+    processes that already had that title when sampling began (e.g. the workers of the previous
+    run, still exiting) are left out."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix.encode()
         self.peak: dict[int, float] = {}
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> _RssSampler:
+        self._before = set(self._matching())
         self._thread.start()
         return self
+
+    def _matching(self) -> list[Path]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if (entry / "cmdline").read_bytes().startswith(self.prefix):
+                        found.append(entry)
+                except OSError:
+                    continue
+        return found
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -67,12 +82,10 @@ class _RssSampler:
     def _run(self) -> None:
         page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
         while not self._stop.is_set():
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
+            for entry in self._matching():
+                if entry in self._before:
                     continue
                 try:
-                    if not (entry / "cmdline").read_bytes().startswith(self.prefix):
-                        continue
                     rss = int((entry / "statm").read_text().split()[1]) * page_mb
                 except (OSError, ValueError, IndexError):
                     continue
