@@ -229,23 +229,10 @@ class BatchWorker:
         self.settings = settings
         self.out = out
         self.fs, self.root, _ = open_dir(out)
-        started = time.perf_counter()
-        self.models = load_models(settings)
-        self.load_s = time.perf_counter() - started
+        self.models = load_models(settings)  # once per worker, for all its lectures
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         digest = hashlib.sha1(f"{self.root}|{settings.analysis_key()}".encode()).hexdigest()[:12]
         self.scratch_root = Path(tempfile.gettempdir()) / "classlens-batch" / digest
-
-    def info(self) -> dict[str, object]:
-        """pid, host, model load seconds and resident memory (for bench.scale)."""
-        import resource
-
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"pid": os.getpid(), "worker": self.name, "load_s": self.load_s, "max_rss_mb": rss_mb}
-
-    def noop(self) -> float:
-        """An empty task (bench.scale measures Ray's round trip with it)."""
-        return time.perf_counter()
 
     def analyse(self, job: Job) -> JobResult:
         """Analyse one lecture into a private DuckDB file, then export its rows to DIR."""

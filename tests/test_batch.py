@@ -92,6 +92,8 @@ def test_three_clips_and_a_corrupt_file(batch, clips):
     done = lectures.drop(index="broken.mp4")
     assert set(done["status"]) == {"complete"}
     assert (done["analysis_s"] > 0).all() and done["batch_worker"].notna().all()
+    # 4 lectures, 2 workers: a worker analyses several lectures with the models it loaded once
+    assert lectures["batch_worker"].nunique() == 2
     assert summary.observations == len(read(out, "observations")) > 0
     assert summary.video_hours == pytest.approx(done["duration_s"].sum() / 3600)
     assert len(set(lectures["lecture_id"])) == 4
