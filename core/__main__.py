@@ -97,7 +97,8 @@ def _batch(args: argparse.Namespace) -> int:
 
     # The archive's own privacy settings (DIR/archive.settings.json, as the app saves them)
     # apply to batch runs as they do to the app's analyses.
-    prefs = load_preferences(Path(args.out) / "archive.duckdb") if "://" not in args.out else None
+    local = args.out.removeprefix("file://")
+    prefs = load_preferences(Path(local) / "archive.duckdb") if "://" not in local else None
     attention_only = True if prefs is not None and prefs.attention_only else None
     settings = Settings.from_env(fps=args.fps, attention_only=attention_only)
     if args.workers is not None and args.workers < 1:

@@ -24,6 +24,7 @@ import pytest
 import ray
 from streamlit.testing.v1 import AppTest
 
+from core import privacy
 from core.batch import expire_lectures, lecture_file, open_dir, run_batch, start_ray
 from core.pipeline import analyze
 from core.settings import Settings
@@ -140,6 +141,22 @@ def test_cli_rerun_skips_finished_lectures_and_retries_the_failed_one(batch, cli
     assert "failed: " in proc.stderr and "broken.mp4" in proc.stderr
     assert [p.stat().st_mtime_ns for p in finished] == mtimes  # finished lectures untouched
     assert len(read(out, "lectures")) == 4  # the retried failure replaced its own row
+
+
+def test_attention_only_setting_of_the_archive_applies_to_the_batch(tmp_path):
+    out = tmp_path / "archive"
+    privacy.save_preferences(out / "archive.duckdb", privacy.Preferences(attention_only=True))
+    address = ray.get_runtime_context().gcs_address
+    video = fixture("WolfgangLanger_Pexels.mp4")
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "batch", str(video), "--out", str(out), "--fps", "0.5", "--ray", address],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["complete"] == 1
+    obs = read(out, "observations")
+    assert len(obs) > 0 and obs["p_happy"].isna().all() and obs["dominant_emotion"].isna().all()
+    assert json.loads(read(out, "lectures")["settings"][0])["attention_only"] is True
 
 
 def _worker_pids(title: str) -> list[int]:
