@@ -282,7 +282,11 @@ def test_live_fake_camera_reaches_duckdb(server, tmp_path):
         _shot(page, "live")
         video_fps, model_fps, model_ms = (float(v) for v in re.findall(r"([\d.]+) (?:frames/s|ms)", text)[:3])
         frame.get_by_role("button", name=re.compile("stop", re.I)).click()
-        page.get_by_text("Saved Live camera").wait_for(timeout=60_000)
+        try:
+            page.get_by_text("Saved Live camera").wait_for(timeout=60_000)
+        except Exception:
+            _shot(page, "live_not_saved")  # what the page showed instead (artifacts/screenshots)
+            raise
         _shot(page, "live_stopped")
         browser.close()
     row = store.query_df("SELECT lecture_id, status, duration_s FROM lectures WHERE source = 'live'").iloc[0]
