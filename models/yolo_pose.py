@@ -70,10 +70,11 @@ class YoloPose:
     """People and keypoints with YOLO11n-pose.
 
     Args:
-        input_side: the frame's longer side is scaled to at most this (a multiple of 32) before
-            the network; small back-row students need 960-1280 px. Frames smaller than that are
-            not upscaled beyond `min_side` (640, the model's training size): measured on the real
-            clips (480-640 px wide), 640 finds as many students as 960 at half the cost.
+        input_side: the frame's longer side is scaled to this (a multiple of 32) before the
+            network, up or down: small back-row students need 960-1280 px (on a 640x352 CCTV
+            frame, 11-14 of 14 students at 960-1280 px, ../shared FACTS). On the labelled real
+            clips (480-640 px wide), 640 found as many as 960 at half the cost, but they hold
+            no small students, so small frames are still upscaled.
         threshold: least person score kept.
         nms_iou: boxes overlapping a better one by more than this are dropped.
         threads: onnxruntime intra-op threads (1 suits the two-thread analysis).
@@ -85,7 +86,6 @@ class YoloPose:
         threshold: float = 0.25,
         nms_iou: float = 0.5,
         threads: int = 1,
-        min_side: int = 640,
     ) -> None:
         import onnxruntime as ort
 
@@ -95,7 +95,6 @@ class YoloPose:
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.input_side = max(32, int(input_side) // 32 * 32)
-        self.min_side = min(self.input_side, max(32, int(min_side) // 32 * 32))
         self.threshold = float(threshold)
         self.nms_iou = float(nms_iou)
         self._lock = threading.Lock()  # one session shared by the app's threads
@@ -103,8 +102,7 @@ class YoloPose:
     def letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
         """(1, 3, H', W') float32 input, scale, x pad, y pad; H', W' multiples of 32."""
         h, w = rgb.shape[:2]
-        side = min(self.input_side, max(self.min_side, -(-max(h, w) // 32) * 32))
-        scale = side / max(h, w)
+        scale = self.input_side / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         tw, th = -(-nw // 32) * 32, -(-nh // 32) * 32
         resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
