@@ -110,7 +110,7 @@ if not playing and lecture is not None and not lecture.closed:
         outcome = lecture.close(analyser)
     st.session_state["lecture_id"] = lecture.lecture_id
     if outcome == "no_faces":
-        st.warning(f"{lecture.name}: no face was seen, so the lecture holds no observations.")
+        st.warning(f"{lecture.name}: no student was seen, so the lecture holds no observations.")
     else:
         st.success(f"Saved {lecture.name}: {lecture.observations} observations. Open it on the Dashboard.")
     s = analyser.stats

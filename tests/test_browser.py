@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -236,16 +235,18 @@ def test_past_lectures_buttons_and_chart_titles_fit(server, width):
         browser.close()
 
 
-def _face_mjpeg(path: Path) -> Path:
-    """A single-JPEG .mjpeg (640x480) of a real face: Chromium's fake camera loops it."""
-    img = cv2.imread(str(fixture("headpose/frontal_male.jpg")))
-    h, w = img.shape[:2]
-    scale = min(640 / w, 480 / h)
-    img = cv2.resize(img, (int(w * scale), int(h * scale)))
-    canvas = np.full((480, 640, 3), 200, np.uint8)
-    y, x = (480 - img.shape[0]) // 2, (640 - img.shape[1]) // 2
-    canvas[y : y + img.shape[0], x : x + img.shape[1]] = img
-    path.write_bytes(cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+def _face_y4m(path: Path, seconds: float = 8.0, fps: int = 5) -> Path:
+    """A .y4m clip (640x360) of a real person (WolfgangLanger_Pexels.mp4) for Chromium's fake camera,
+    which plays it in a loop. A moving face: a single still photo would be judged a picture on the
+    wall (its pixels never change) and dropped when the lecture closes."""
+    from core.video import sample_frames
+
+    frames = [f.rgb for f in sample_frames(fixture("WolfgangLanger_Pexels.mp4"), fps)][: int(seconds * fps)]
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            out.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
 
 
@@ -253,7 +254,7 @@ def test_live_fake_camera_reaches_duckdb(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, db = server
-    camera = _face_mjpeg(tmp_path / "face.mjpeg")
+    camera = _face_y4m(tmp_path / "face.y4m")
     with sync_playwright() as pw:
         browser = _launch(
             pw, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

@@ -121,7 +121,8 @@ def test_a_hidden_face_keeps_its_student_id(classroom_rows):
     hidden = mine[(mine["t"] >= 3) & (mine["t"] < 6)]
     assert len(hidden) == 3 and not hidden["face_visible"].any()
     assert hidden["x1"].isna().all() and hidden["attention"].notna().all()  # judged from the body
-    assert mine[mine["t"] < 3]["face_visible"].all()
+    # Before and after, his face shows (he looks down at his hands at times: a borderline face).
+    assert mine[mine["t"] < 3]["face_visible"].sum() >= 2 and mine[mine["t"] >= 6]["face_visible"].sum() >= 2
 
 
 # -- the rules, on keypoints -------------------------------------------------------------------
