@@ -26,6 +26,11 @@ Figures:
     positive-emotion index: p(happy) - p(angry + disgust + fear + sad) per reading, averaged;
         in [-1, 1], neutral and surprise count as neither.
     time bins: one policy for charts and reports, `bin_seconds`.
+    body state (per student, over present moments): face visible share = moments with the face
+        visible / present moments; head down share = moments with the head down / present moments
+        whose head state is known (None when never known); hand raised moments = present moments
+        with a hand raised; usual posture = the most frequent known posture (None when never
+        known). NULL body state (rows before schema v4, or no shoulders seen) is unknown.
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ DEFINITIONS: dict[str, str] = {
     "from −1 (all negative) to +1 (all happy). Neutral and surprise count as neither.",
     "bands": "Students grouped by their engagement over the lecture (steps of 20%).",
     "low": f"A low-engagement period is a run of time bins with engagement below {LOW_ENGAGEMENT:.0%}.",
+    "face_visible": "Share of the moments in view at which the student's face was visible.",
+    "head_down": "Share of the moments in view (head state known) with the head down: writing or reading "
+    "while most of the class writes is not counted against engagement.",
+    "hand_raised": "Moments in view with a hand raised (a wrist above the shoulder, beside or above the head).",
+    "posture": "The student's most frequent posture: upright, leaning or slumped (from shoulders and head).",
 }
 
 
@@ -220,6 +230,36 @@ def eye_closure(obs: pd.DataFrame, sample_fps: float) -> pd.DataFrame:
                 longest = max(longest, t[i] - t[start] + step)
         rows[int(sid)] = (float(closed.mean()), float(longest))
     return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+
+def body_state(obs: pd.DataFrame) -> pd.DataFrame:
+    """Per student (index student_id): face_visible_share, head_down_share, hand_raised_moments and
+    posture over present moments (see the module docstring)."""
+    cols = ["face_visible_share", "head_down_share", "hand_raised_moments", "posture"]
+    if not len(obs):
+        return pd.DataFrame(columns=cols)
+    here = obs[present_mask(obs)]
+
+    def flag(name: str, default: bool | None) -> pd.Series:
+        if name not in here:
+            return pd.Series(default, index=here.index, dtype="boolean")
+        return here[name].astype("boolean")
+
+    face = flag("face_visible", True).fillna(True)
+    down = flag("head_down", None)
+    raised = flag("hand_raised", None).fillna(False)
+    posture = here["posture"] if "posture" in here else pd.Series(None, index=here.index, dtype="object")
+    g = here["student_id"]
+    out = pd.DataFrame(
+        {
+            "face_visible_share": face.astype(float).groupby(g).mean(),
+            "head_down_share": down.astype("Float64").groupby(g).mean().astype(float),
+            "hand_raised_moments": raised.astype(int).groupby(g).sum(),
+        }
+    )
+    usual = posture.dropna().groupby(g[posture.notna()]).agg(lambda v: v.value_counts().idxmax())
+    out["posture"] = usual.reindex(out.index)
+    return out
 
 
 def emotion_readings(obs: pd.DataFrame) -> pd.DataFrame:
@@ -486,6 +526,9 @@ def compute(
         seconds.append(b)
     studs["first_half"] = pd.array(firsts, dtype="Float64").astype(float)
     studs["second_half"] = pd.array(seconds, dtype="Float64").astype(float)
+    body = body_state(obs)
+    for col in ("face_visible_share", "head_down_share", "hand_raised_moments", "posture"):
+        studs[col] = body[col].reindex(ids).to_numpy() if len(body) else np.nan
     eyes = eye_closure(obs, fps)
     studs["closed_share"] = eyes["closed_share"].reindex(ids).to_numpy(dtype=float)
     studs["longest_closure_s"] = eyes["longest_s"].reindex(ids).to_numpy(dtype=float)
@@ -522,11 +565,12 @@ def compute(
 
 def students_export(m: LectureMetrics) -> pd.DataFrame:
     """students.csv: one row per student with `presence` and `engagement` (0-1), moments and minutes present,
-    eye closure and per emotion share/minutes/confidence (empty when emotions were not measured
-    or are hidden), then engagement per minute `engagement_minute_1..N` (empty = not visible)."""
+    body state (face visible and head down shares, hand raised moments, usual posture), eye closure
+    and per emotion share/minutes/confidence (empty when emotions were not measured or are hidden),
+    then engagement per minute `engagement_minute_1..N` (empty = not visible)."""
     s = m.students
-    cols = ["student_id", "student", "presence", "engagement", "present", "minutes_present", "closed_share",
-            "longest_closure_s"]  # fmt: skip
+    cols = ["student_id", "student", "presence", "engagement", "present", "minutes_present", "face_visible_share",
+            "head_down_share", "hand_raised_moments", "posture", "closed_share", "longest_closure_s"]  # fmt: skip
     out = s[cols].rename(
         columns={
             "present": "moments_present",

@@ -65,14 +65,21 @@ st.subheader("Students")
 st.caption("Select a row to open that student's page.")
 table = frames.table.copy()
 table["time_present"] = [units.duration(m * 60) for m in table["minutes_present"]]
-pct_cols = ["presence", "engagement", *(f"{e}_share" for e in EMOTIONS)]
-table[pct_cols] = table[pct_cols] * 100  # shown as whole percentages
-columns = ["student", "presence", "engagement", "time_present"]
+pct_cols = ["presence", "engagement", "face_visible_share", "head_down_share", *(f"{e}_share" for e in EMOTIONS)]
+table[pct_cols] = table[pct_cols].astype(float) * 100  # shown as whole percentages
+columns = ["student", "presence", "engagement", "time_present", "face_visible_share", "head_down_share",
+           "hand_raised_moments", "posture"]  # fmt: skip
 config = {
     "student": st.column_config.TextColumn("Student"),
     "presence": st.column_config.ProgressColumn("Presence", min_value=0, max_value=100, format="%.0f%%"),
     "engagement": st.column_config.ProgressColumn("Engagement", min_value=0, max_value=100, format="%.0f%%"),
     "time_present": st.column_config.TextColumn("Time in view (m:ss)"),
+    "face_visible_share": st.column_config.NumberColumn(
+        "Face visible", format="%.0f%%", help=DEFINITIONS["face_visible"]
+    ),
+    "head_down_share": st.column_config.NumberColumn("Head down", format="%.0f%%", help=DEFINITIONS["head_down"]),
+    "hand_raised_moments": st.column_config.NumberColumn("Hand raised", help=DEFINITIONS["hand_raised"]),
+    "posture": st.column_config.TextColumn("Posture", help=DEFINITIONS["posture"]),
 }
 if show_emotions:
     columns += [f"{e}_share" for e in EMOTIONS]

@@ -51,7 +51,11 @@ def test_dashboard_in_attention_only_mode_hides_emotions(app_db):
     assert not at.exception
     assert [m.label for m in at.metric] == ["Students", "Presence", "Engagement"]
     assert len(at.get("plotly_chart")) == 4
-    assert not any("share" in c for c in at.dataframe[0].value.columns)
+    from core.faces import EMOTIONS
+
+    columns = at.dataframe[0].value.columns
+    assert not any(c.startswith(e) for c in columns for e in EMOTIONS)  # no emotion column
+    assert {"head_down_share", "hand_raised_moments", "posture"} <= set(columns)  # body state stays
 
 
 def test_dashboard_without_lectures(tmp_path, monkeypatch):

@@ -188,3 +188,45 @@ def test_dashboard_csv_json_and_report_agree_for_every_student(hamilton, attenti
             assert f"{figure}={dash:.2f}" in text.split(" | ")[facts.names.index(sf.name)]
     assert frames.cards.engagement == pytest.approx(facts.engagement)
     assert frames.cards.presence == pytest.approx(facts.presence)
+
+
+def test_body_state_per_student_on_a_hand_computed_table():
+    """Over present moments only; unknown (NULL) head state and posture left out, never 'no'."""
+    cols = ["student_id", "present", "face_visible", "head_down", "hand_raised", "posture"]
+    rows = pd.DataFrame(
+        [
+            # student 1: 4 present moments (face 3 of 4; head down 1 of the 3 known; hand up once;
+            # postures upright, upright, leaning), then an absent moment whose values must not count
+            (1, True, True, False, False, "upright"),
+            (1, True, True, True, True, "upright"),
+            (1, True, False, None, None, None),
+            (1, True, True, False, False, "leaning"),
+            (1, False, False, True, True, "slumped"),
+            # student 2: an old face row (schema 3: NULL state): face visible, body unknown
+            (2, None, None, None, None, None),
+        ],
+        columns=cols,
+    )
+    b = metrics.body_state(rows)
+    assert b.loc[1, "face_visible_share"] == pytest.approx(3 / 4)
+    assert b.loc[1, "head_down_share"] == pytest.approx(1 / 3)
+    assert b.loc[1, "hand_raised_moments"] == 1 and b.loc[1, "posture"] == "upright"
+    assert b.loc[2, "face_visible_share"] == 1.0 and np.isnan(b.loc[2, "head_down_share"])
+    assert b.loc[2, "hand_raised_moments"] == 0 and pd.isna(b.loc[2, "posture"])
+
+
+def test_body_state_reaches_students_csv_of_a_real_clip(tmp_path, models):
+    """A real classroom clip: every student has body state in students.csv and the dashboard table."""
+    from core.pipeline import analyze
+    from core.settings import Settings
+    from core.store import Store
+
+    store = Store(tmp_path / "c.duckdb")
+    result = analyze(fixture("classroom.gif"), store, Settings(identify=False), models=models)
+    m = metrics.for_lecture(store, result.lecture_id)
+    csv = pd.read_csv(io.StringIO(exports.students_csv(store, result.lecture_id)))
+    assert len(csv) == 4
+    assert csv["face_visible_share"].between(0, 1).all() and csv["head_down_share"].notna().all()
+    assert set(csv["posture"].dropna()) <= {"upright", "leaning", "slumped"} and csv["posture"].notna().all()
+    table = dashboard.build(store, result.lecture_id).table
+    assert table["head_down_share"].tolist() == pytest.approx(m.students["head_down_share"].tolist())
