@@ -106,6 +106,8 @@ class StudentFrames:
         emotion_minutes: per dominant emotion: minutes and mean confidence.
         low_periods: `metrics.periods` of the student as a frame (start_s, end_s, engagement).
         strongest: the moments with the strongest non-neutral emotion.
+        body: the student's body state (`metrics.body_state` columns: face_visible_share,
+            head_down_share, hand_raised_moments, posture).
     """
 
     student_id: int
@@ -118,6 +120,25 @@ class StudentFrames:
     emotion_minutes: pd.DataFrame
     low_periods: pd.DataFrame
     strongest: pd.DataFrame
+    body: dict[str, object] | None = None
+
+    def body_sentence(self) -> str:
+        """The body state in words, e.g. "Face visible 75% of the time in view · head down 33% · hand
+        raised once · usually upright" (empty when nothing is known)."""
+        from core import units
+
+        b = self.body or {}
+        parts = []
+        if pd.notna(b.get("face_visible_share")):
+            parts.append(f"Face visible {float(b['face_visible_share']):.0%} of the time in view")
+        if pd.notna(b.get("head_down_share")):
+            parts.append(f"head down {float(b['head_down_share']):.0%}")
+        if pd.notna(b.get("hand_raised_moments")):
+            n = int(b["hand_raised_moments"])
+            parts.append("hand never raised" if n == 0 else f"hand raised at {units.plural(n, 'moment')}")
+        if isinstance(b.get("posture"), str):
+            parts.append(f"usually {b['posture']}")
+        return " · ".join(parts)
 
 
 def low_periods_frame(periods: tuple[metrics.Period, ...]) -> pd.DataFrame:
@@ -180,4 +201,5 @@ def student_frames(store: Store, lecture_id: int, student_id: int, *, attention_
         emotion_minutes=minutes.reset_index(drop=True),
         low_periods=low_periods_frame(m.low_periods(student_id)),
         strongest=strongest_moments(obs) if m.show_emotions else pd.DataFrame(),
+        body={k: r.get(k) for k in ("face_visible_share", "head_down_share", "hand_raised_moments", "posture")},
     )

@@ -39,6 +39,8 @@ c1.metric("Presence", percent(s.presence), help=DEFINITIONS["presence"])
 c2.metric("Engagement", percent(s.engagement), help=DEFINITIONS["engagement"])
 c3.metric("Time in view (m:ss)", units.duration(s.minutes_present * 60))
 c4.metric("Low-engagement periods", len(s.low_periods), help=DEFINITIONS["low"])
+if body := s.body_sentence():
+    st.caption(body, help=" ".join(DEFINITIONS[k] for k in ("face_visible", "head_down", "hand_raised", "posture")))
 
 chart(charts.student_timeline(s.timeline, s.label))
 if show_emotions:

@@ -112,3 +112,21 @@ def test_attention_only_drilldown_has_no_emotion(small_lecture):
 def students_of(faces: list[FaceObservation]) -> list[StudentObservation]:
     """Face rows as present students known by their face (rows as a face-only stage wrote them)."""
     return [StudentObservation.from_face(f) for f in faces]
+
+
+def test_student_body_sentence_in_words():
+    import pandas as pd
+
+    from core.dashboard import StudentFrames
+
+    empty = pd.DataFrame()
+    s = StudentFrames(1, "Student 1", 1.0, 0.8, 1.0, empty, empty, empty, empty, empty,
+                      body={"face_visible_share": 0.75, "head_down_share": 1 / 3, "hand_raised_moments": 1,
+                            "posture": "upright"})  # fmt: skip
+    assert s.body_sentence() == (
+        "Face visible 75% of the time in view · head down 33% · hand raised at 1 moment · usually upright"
+    )
+    unknown = StudentFrames(1, "Student 1", 1.0, 0.8, 1.0, empty, empty, empty, empty, empty,
+                            body={"face_visible_share": 1.0, "head_down_share": float("nan"),
+                                  "hand_raised_moments": 0, "posture": None})  # fmt: skip
+    assert unknown.body_sentence() == "Face visible 100% of the time in view · hand never raised"
