@@ -11,7 +11,9 @@ and compares, per labelled sampled frame:
   matched labels / labels; precision = matched students / students, where a student on an
   `ignore` entry (a blurred or cut-off head) counts neither way. False students = unmatched ones.
 - faces: recall of the faces MTCNN finds on the same sampled frames at full resolution (the
-  reference the face-first pipeline was judged by), and of the labelled visible faces.
+  reference the face-first pipeline was judged by), and of the labelled visible faces; and on
+  each matched face, whether the dominant emotion ClassLens stored equals the one the same emotion
+  model reads on MTCNN's box (how much our face boxes move the emotion reading).
 - ids: labelled heads are chained across consecutive labelled frames (nearest within one head
   size, so a scene cut starts new chains); per chain, fragments = distinct student ids matched
   along it, id switches = changes of the matched id between consecutive matched frames (chains
@@ -55,13 +57,13 @@ def _rows(store, lecture_id: int):  # type: ignore[no-untyped-def]
     cols = set(store.query_df("SELECT * FROM observations LIMIT 0").columns)
     if "sx1" in cols:
         sql = (
-            "SELECT frame_index, student_id, sx1, sy1, sx2, sy2, x1, y1, x2, y2 FROM observations "
+            "SELECT frame_index, student_id, sx1, sy1, sx2, sy2, x1, y1, x2, y2, dominant_emotion FROM observations "
             "WHERE lecture_id = ? AND coalesce(present, true)"
         )
     else:
         sql = (
-            "SELECT frame_index, student_id, x1 AS sx1, y1 AS sy1, x2 AS sx2, y2 AS sy2, x1, y1, x2, y2 "
-            "FROM observations WHERE lecture_id = ?"
+            "SELECT frame_index, student_id, x1 AS sx1, y1 AS sy1, x2 AS sx2, y2 AS sy2, x1, y1, x2, y2, "
+            "dominant_emotion FROM observations WHERE lecture_id = ?"
         )
     return store.query_df(sql, [lecture_id])
 
@@ -118,35 +120,42 @@ def _chains(frames: dict[str, list[dict]]) -> list[list[tuple[int, int]]]:
     return chains
 
 
-def _mtcnn_faces(path: Path, fps: float, frames: set[int]) -> dict[int, np.ndarray]:
-    """MTCNN at full resolution on the labelled sampled frames: frame -> (N, 4) boxes."""
+def _mtcnn_faces(path: Path, fps: float, frames: set[int], emotion=None) -> dict[int, tuple[np.ndarray, list]]:  # type: ignore[no-untyped-def]
+    """MTCNN at full resolution on the labelled sampled frames: frame -> ((N, 4) boxes, the
+    dominant emotion the ClassLens emotion model reads on each MTCNN box, or None without one)."""
     from core.detect import MTCNNDetector
+    from core.faces import EMOTIONS
     from core.video import sample_frames
 
     mtcnn = MTCNNDetector(min_face=12, max_side=0)
-    out: dict[int, np.ndarray] = {}
+    out: dict[int, tuple[np.ndarray, list]] = {}
     for frame in sample_frames(path, fps):
         if frame.index in frames:
             found = mtcnn.detect(frame.rgb, frame.index, frame.t)
-            out[frame.index] = np.array([f.box for f in found], dtype=float).reshape(-1, 4)
+            boxes = np.array([f.box for f in found], dtype=float).reshape(-1, 4)
+            emotions: list = [None] * len(found)
+            if emotion is not None and found:
+                (read,) = emotion.analyse([(frame.rgb, found)])
+                emotions = [EMOTIONS[int(np.argmax(f.emotion_probs))] for f in read]
+            out[frame.index] = (boxes, emotions)
     return out
 
 
-def _covered(ref: np.ndarray, faces: np.ndarray) -> int:
-    """How many reference faces have a found face with IoU >= 0.3 (one-to-one)."""
+def _pairs(ref: np.ndarray, faces: np.ndarray) -> list[tuple[int, int]]:
+    """(reference index, found index) pairs with IoU >= 0.3, best first, one-to-one."""
     from core.track import iou_matrix
 
     if not len(ref) or not len(faces):
-        return 0
+        return []
     m = iou_matrix(ref, faces)
     used: set[int] = set()
-    n = 0
+    out = []
     for i in np.argsort(-m.max(axis=1)):
         j = int(np.argmax(np.where([k in used for k in range(m.shape[1])], -1.0, m[i])))
         if m[i, j] >= 0.3 and j not in used:
             used.add(j)
-            n += 1
-    return n
+            out.append((int(i), j))
+    return out
 
 
 def evaluate_clip(name: str, clip: dict, models, settings, mtcnn: bool) -> dict:  # type: ignore[no-untyped-def]
@@ -213,19 +222,24 @@ def evaluate_clip(name: str, clip: dict, models, settings, mtcnn: bool) -> dict:
         "duplicate_of": clip.get("duplicate_of"),
     }
     if mtcnn:
-        ref = _mtcnn_faces(path, settings.fps, {int(f) for f in frames})
-        n_ref = n_cov = 0
-        for f, boxes in ref.items():
+        emotion = next((st for st in models.analysers if type(st).__name__ == "EmotionAnalyser"), None)
+        ref = _mtcnn_faces(path, settings.fps, {int(f) for f in frames}, emotion)
+        n_ref = n_cov = n_emo = n_same = 0
+        for f, (boxes, ref_emotions) in ref.items():
             preds = by_frame.get(f)
-            faces = (
-                preds[["x1", "y1", "x2", "y2"]].dropna().to_numpy(dtype=float)
-                if preds is not None
-                else np.zeros((0, 4))
-            )
+            faces = preds.dropna(subset=["x1", "y1", "x2", "y2"]) if preds is not None else None
+            found = faces[["x1", "y1", "x2", "y2"]].to_numpy(dtype=float) if faces is not None else np.zeros((0, 4))
             n_ref += len(boxes)
-            n_cov += _covered(boxes, faces)
+            for i, j in _pairs(boxes, found):
+                n_cov += 1
+                ours = faces.iloc[j]["dominant_emotion"] if faces is not None else None
+                if ref_emotions[i] is not None and isinstance(ours, str):
+                    n_emo += 1
+                    n_same += int(ours == ref_emotions[i])
         out["mtcnn_faces"] = n_ref
         out["face_recall_vs_mtcnn"] = n_cov / n_ref if n_ref else None
+        out["emotion_pairs"] = n_emo
+        out["emotion_agreement_vs_mtcnn_boxes"] = n_same / n_emo if n_emo else None
     return out
 
 
@@ -252,6 +266,8 @@ def pooled(results: list[dict]) -> dict[str, object]:
         covered = sum((r.get("face_recall_vs_mtcnn") or 0) * r.get("mtcnn_faces", 0) for r in rs)
         out["mtcnn_faces"] = int(total("mtcnn_faces"))
         out["face_recall_vs_mtcnn"] = covered / total("mtcnn_faces") if total("mtcnn_faces") else None
+        same = sum((r.get("emotion_agreement_vs_mtcnn_boxes") or 0) * r.get("emotion_pairs", 0) for r in rs)
+        out["emotion_agreement_vs_mtcnn_boxes"] = same / total("emotion_pairs") if total("emotion_pairs") else None
     return out
 
 
@@ -285,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  {name:<46s} students {r['students_found']}/{r['labels']} (recall {r['student_recall']:.3f}, "
             f"precision {r['student_precision']:.3f}, false {r['false_students']}), "
             f"faces vs MTCNN {'-' if face is None else f'{face:.3f}'} of {r.get('mtcnn_faces', '-')}, "
+            f"emotion agreement {r.get('emotion_agreement_vs_mtcnn_boxes')}, "
             f"fragments/chain {'-' if frag is None else round(frag, 2)}, "
             f"id switches {r['id_switches']}, lecture students {r['students_in_lecture']}, "
             f"time {r['analysis_s']} s (x{r['ratio_to_decode']} decode)"
