@@ -123,9 +123,9 @@ def _chains(frames: dict[str, list[dict]]) -> list[list[tuple[int, int]]]:
 def _mtcnn_faces(path: Path, fps: float, frames: set[int], emotion=None) -> dict[int, tuple[np.ndarray, list]]:  # type: ignore[no-untyped-def]
     """MTCNN at full resolution on the labelled sampled frames: frame -> ((N, 4) boxes, the
     dominant emotion the ClassLens emotion model reads on each MTCNN box, or None without one)."""
-    from core.detect import MTCNNDetector
     from core.faces import EMOTIONS
     from core.video import sample_frames
+    from core.vision.detect import MTCNNDetector
 
     mtcnn = MTCNNDetector(min_face=12, max_side=0)
     out: dict[int, tuple[np.ndarray, list]] = {}

@@ -17,9 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.detect import MTCNNDetector
-from core.headpose import estimate_pose, estimate_pose_five_points, pose_from_mesh
-from core.identity import SAME_PERSON_THRESHOLD, default_embedder, detect_face_boxes, embed_largest_face, load_rgb
+from core.vision.detect import MTCNNDetector
+from core.vision.headpose import estimate_pose, estimate_pose_five_points, pose_from_mesh
+from core.vision.identity import (
+    SAME_PERSON_THRESHOLD,
+    default_embedder,
+    detect_face_boxes,
+    embed_largest_face,
+    load_rgb,
+)
 from models.landmarks import LandmarkModel
 
 ROOT = Path(__file__).resolve().parent.parent

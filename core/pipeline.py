@@ -20,14 +20,14 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from core.detect import FaceDetector, make_detector
 from core.errors import ClassLensError
 from core.faces import FaceObservation
-from core.lecture_identity import embedding_sums
 from core.settings import Settings
 from core.store import Store
 from core.video import DecodeReport, Frame, prefetch, probe, sample_frames
+from core.vision.detect import FaceDetector, make_detector
 from core.vision.frame import FrameAnalyser
+from core.vision.lecture_identity import embedding_sums
 from core.vision.records import FrameResult, StudentObservation
 
 log = logging.getLogger(__name__)
@@ -102,17 +102,17 @@ def load_models(settings: Settings) -> Models:
         torch.set_num_threads(settings.torch_threads)
     analysers: list[FaceAnalyser] = []
     if not settings.attention_only:
-        from core.emotion import EmotionAnalyser
+        from core.vision.emotion import EmotionAnalyser
         from models.emotion import load_emotion_model
 
         analysers.append(EmotionAnalyser(load_emotion_model(settings.emotion_model)))
     pose_estimator = embedder = None
     if settings.pose:
-        from core.face_pose import default_pose_estimator
+        from core.vision.face_pose import default_pose_estimator
 
         pose_estimator = default_pose_estimator()
     if settings.identify:
-        from core.identity import default_embedder
+        from core.vision.identity import default_embedder
 
         embedder = default_embedder()
     detector = make_detector(settings.detector, settings.min_face, settings.detect_max_side, settings.det_threshold)
@@ -332,7 +332,7 @@ def finish_lecture(store: Store, lecture_id: int, settings: Settings) -> None:
     lecture = store.lecture(lecture_id)
     store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
     if settings.identify and store.student_embeddings(lecture_id):
-        from core.lecture_identity import finish_identities
+        from core.vision.lecture_identity import finish_identities
 
         finish_identities(store, lecture_id)
     else:

@@ -75,7 +75,7 @@ def _label(image: Photo, index: int) -> str:
 
 
 def _embed(rgb: np.ndarray, label: str) -> np.ndarray:
-    from core.identity import embed_largest_face
+    from core.vision.identity import embed_largest_face
 
     try:
         return embed_largest_face(rgb)

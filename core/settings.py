@@ -80,7 +80,7 @@ class Settings:
         detect_max_side: frames are downscaled so their longer side is at most this before
             detection (0 = never), boxes are mapped back to full resolution.
         detector: "yunet" (YuNet proposals + MTCNN O-Net refinement, ~8x faster at 720p, 97% of
-            MTCNN's faces on the bench lecture) or "mtcnn" (the full MTCNN reference); see core.detect.
+            MTCNN's faces on the bench lecture) or "mtcnn" (the full MTCNN reference); see core.vision.detect.
         person_side: the pose model (students) sees the frame scaled so its longer side is
             this many pixels (a multiple of 32); back-row students need 960-1280.
         person_threshold: least person score of a student.
@@ -143,7 +143,7 @@ class Settings:
         Raises:
             InvalidSettings: an unknown detector or emotion model name.
         """
-        from core.detect import DETECTORS
+        from core.vision.detect import DETECTORS
 
         if self.detector not in DETECTORS:
             raise InvalidSettings(

@@ -1,4 +1,4 @@
-"""core.detect on real photos: the YuNet + O-Net default against the MTCNN reference."""
+"""core.vision.detect on real photos: the YuNet + O-Net default against the MTCNN reference."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detect import MTCNNDetector, YuNetDetector, make_detector
 from core.track import iou_matrix
+from core.vision.detect import MTCNNDetector, YuNetDetector, make_detector
 from tests.conftest import fixture
 
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.emotion import EmotionAnalyser, face_crops
 from core.faces import EMOTIONS
+from core.vision.emotion import EmotionAnalyser, face_crops
 from models.emotion import available_emotion_models, load_emotion_model
 from tests.conftest import fixture
 

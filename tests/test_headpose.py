@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from core.detect import MTCNNDetector
-from core.headpose import (
+from core.vision.detect import MTCNNDetector
+from core.vision.headpose import (
     PoseResult,
     PoseSmoother,
     angles_from_rotation,
     estimate_pose,
     estimate_pose_five_points,
 )
-from core.identity import load_rgb
+from core.vision.identity import load_rgb
 
 FIXTURES = Path(__file__).parent / "fixtures" / "headpose"
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import NoFaceInImage, WeightsMissing
-from core.identity import (
+from core.vision.identity import (
     SAME_PERSON_THRESHOLD,
     cluster_tracks,
     default_embedder,
@@ -182,7 +182,7 @@ def test_merging_many_tracks_needs_memory_for_pairs_not_pairs_times_dimensions()
     n^2 numbers (an n x n x 512 broadcast took 4.4 GB at the end of a 60-minute analysis)."""
     import tracemalloc
 
-    from core.identity import cluster_tracks
+    from core.vision.identity import cluster_tracks
 
     rng = np.random.default_rng(0)
     people = rng.normal(size=(20, 512)).astype(np.float32)

@@ -58,12 +58,12 @@ class FrameAnalyser:
         self.tracker = StudentTracker(settings.track_iou, settings.track_max_gap_s, state, next_id, known)  # type: ignore[attr-defined]
         self.pose = None
         if models.pose_estimator is not None:  # type: ignore[attr-defined]
-            from core.face_pose import PoseAnalyser
+            from core.vision.face_pose import PoseAnalyser
 
             self.pose = PoseAnalyser(models.pose_estimator)  # type: ignore[attr-defined]
         self.describers = list(models.analysers)  # type: ignore[attr-defined]
         if identify and models.embedder is not None:  # type: ignore[attr-defined]
-            from core.lecture_identity import IdentityAnalyser
+            from core.vision.lecture_identity import IdentityAnalyser
 
             self.describers.append(IdentityAnalyser(models.embedder))  # type: ignore[attr-defined]
         self._thumbs: dict[int, np.ndarray] = {}  # each student's latest face thumbnail

@@ -100,7 +100,7 @@ class StudentFinder:
 
     Args:
         pose_model: `models.yolo_pose.YoloPose` (or anything with `detect(rgb) -> People`).
-        face_detector: a `core.detect.FaceDetector`.
+        face_detector: a `core.vision.detect.FaceDetector`.
         second_look: look again for faces in upscaled head crops of students without one.
     """
 

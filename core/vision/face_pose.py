@@ -1,6 +1,6 @@
 """Pipeline stage for head pose and eyes: fills yaw/pitch/roll, eyes_open and gaze per face.
 
-Head angles and gaze are smoothed per track by `core.headpose.PoseSmoother` (a running median:
+Head angles and gaze are smoothed per track by `core.vision.headpose.PoseSmoother` (a running median:
 single-frame fits jitter by a few degrees); eye openness is kept raw so that the attention
 score sees eye closures as they happen.
 """
@@ -15,7 +15,7 @@ from core.faces import FaceObservation
 
 
 class HeadposeEstimator:
-    """Adapter over `core.headpose` (MediaPipe mesh + solvePnP, 5-point fallback)."""
+    """Adapter over `core.vision.headpose` (MediaPipe mesh + solvePnP, 5-point fallback)."""
 
     def __init__(self) -> None:
         from models.landmarks import default_landmark_model
@@ -27,7 +27,7 @@ class HeadposeEstimator:
 
     def estimate_and_mesh(self, rgb: np.ndarray, faces: list[FaceObservation]) -> list[tuple[object, object]]:
         """(PoseResult, FaceMesh or None) per face."""
-        from core.headpose import estimate_pose_and_mesh
+        from core.vision.headpose import estimate_pose_and_mesh
 
         boxes = np.array([f.box for f in faces], dtype=np.float32).reshape(-1, 4)
         five = None
@@ -49,7 +49,7 @@ class PoseAnalyser:
     """
 
     def __init__(self, estimator: object, window: int = 3) -> None:
-        from core.headpose import PoseSmoother
+        from core.vision.headpose import PoseSmoother
 
         self.estimator = estimator
         self.smoother = PoseSmoother(window=window)

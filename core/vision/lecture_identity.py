@@ -20,7 +20,7 @@ class IdentityAnalyser:
     """Sets `embedding` on the faces chosen for embedding (others keep None).
 
     Args:
-        embedder: an object with `embed(image_rgb, boxes (N,4)) -> (N, 512)` (core.identity.FaceEmbedder).
+        embedder: an object with `embed(image_rgb, boxes (N,4)) -> (N, 512)` (core.vision.identity.FaceEmbedder).
         first_k: embed this many first samples of every track.
         every_s: afterwards embed a track again when this many seconds have passed. The
             embedder is the costliest model per face (~50 ms on one core), and a track's first
@@ -75,7 +75,7 @@ def finish_identities(store: Store, lecture_id: int) -> dict[int, str | None]:
 
     Tracks seen in the same frame are never merged. Returns representative id -> name or None.
     """
-    from core.identity import SAME_PERSON_THRESHOLD, cluster_tracks, match_to_roster, mean_embedding
+    from core.vision.identity import SAME_PERSON_THRESHOLD, cluster_tracks, match_to_roster, mean_embedding
 
     embeddings = store.student_embeddings(lecture_id)
     overlaps = store.query_df(
@@ -97,7 +97,7 @@ def finish_identities(store: Store, lecture_id: int) -> dict[int, str | None]:
         centres = np.stack([mean_embedding(np.stack(groups[r])) for r in reps])
         matched = match_to_roster(centres, roster, SAME_PERSON_THRESHOLD)
         # One name per lecture: if two tracks claim the same person, the closer one keeps it.
-        from core.identity import roster_distances
+        from core.vision.identity import roster_distances
 
         roster_names, dist = roster_distances(centres, roster)
         taken: dict[str, tuple[float, int]] = {}

@@ -113,7 +113,7 @@ def load_rgb(image: ImageInput) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _photo_detector() -> object:
-    from core.detect import MTCNNDetector
+    from core.vision.detect import MTCNNDetector
 
     return MTCNNDetector(min_face=20, max_side=1280, threshold=0.9)
 
@@ -121,7 +121,7 @@ def _photo_detector() -> object:
 def detect_face_boxes(image_rgb: np.ndarray) -> np.ndarray:
     """All face boxes of a still photo, (N, 4) xyxy pixels, largest first.
 
-    The one place where this module calls a face detector (core.detect's MTCNN adapter).
+    The one place where this module calls a face detector (core.vision.detect's MTCNN adapter).
     """
     faces = _photo_detector().detect(image_rgb)  # type: ignore[attr-defined]
     boxes = np.array([f.box for f in faces], dtype=float).reshape(-1, 4)
