@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -141,8 +140,8 @@ def _mtcnn_faces(path: Path, fps: float, frames: set[int], emotion=None) -> dict
     return out
 
 
-def _pairs(ref: np.ndarray, faces: np.ndarray) -> list[tuple[int, int]]:
-    """(reference index, found index) pairs with IoU >= 0.3, best first, one-to-one."""
+def iou_pairs(ref: np.ndarray, faces: np.ndarray, min_iou: float = 0.3) -> list[tuple[int, int]]:
+    """(reference index, found index) pairs with IoU >= `min_iou`, best first, one-to-one."""
     from core.track import iou_matrix
 
     if not len(ref) or not len(faces):
@@ -152,7 +151,7 @@ def _pairs(ref: np.ndarray, faces: np.ndarray) -> list[tuple[int, int]]:
     out = []
     for i in np.argsort(-m.max(axis=1)):
         j = int(np.argmax(np.where([k in used for k in range(m.shape[1])], -1.0, m[i])))
-        if m[i, j] >= 0.3 and j not in used:
+        if m[i, j] >= min_iou and j not in used:
             used.add(j)
             out.append((int(i), j))
     return out
@@ -230,7 +229,7 @@ def evaluate_clip(name: str, clip: dict, models, settings, mtcnn: bool) -> dict:
             faces = preds.dropna(subset=["x1", "y1", "x2", "y2"]) if preds is not None else None
             found = faces[["x1", "y1", "x2", "y2"]].to_numpy(dtype=float) if faces is not None else np.zeros((0, 4))
             n_ref += len(boxes)
-            for i, j in _pairs(boxes, found):
+            for i, j in iou_pairs(boxes, found):
                 n_cov += 1
                 ours = faces.iloc[j]["dominant_emotion"] if faces is not None else None
                 if ref_emotions[i] is not None and isinstance(ours, str):
@@ -308,7 +307,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     summary = pooled(results)
     print(f"  pooled (no duplicates): {summary}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from bench.speed import peak_rss_mb
+
+    peak = peak_rss_mb()
     print(json.dumps({"settings": overrides, "pooled": summary, "clips": results, "peak_rss_mb": round(peak)}))
 
 

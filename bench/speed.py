@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: a child's ru_maxrss keeps the RSS of the
+    parent it was forked from, so it would count the benchmark's own process."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
 def child(video: str, db: str, overrides: str) -> None:
@@ -64,7 +70,7 @@ def child(video: str, db: str, overrides: str) -> None:
     result = analyze(video, store, settings, models=models, progress=progress)
     wall = time.perf_counter() - start
     faces = int(store.query_df("SELECT count(*) AS n FROM observations WHERE x1 IS NOT NULL")["n"][0])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_mb()
     print(
         json.dumps(
             {
@@ -106,8 +112,8 @@ def _observations(db: Path):  # type: ignore[no-untyped-def]
 
 def agreement(test_db: Path, ref_db: Path) -> dict[str, float]:
     """Faces and per-face values of `test_db` against `ref_db` on the frames both sampled."""
+    from bench.accuracy import iou_pairs
     from core.faces import EMOTIONS
-    from core.track import iou_matrix
 
     test, ref = _observations(test_db), _observations(ref_db)
     pcols = [f"p_{e}" for e in EMOTIONS]
@@ -124,13 +130,8 @@ def agreement(test_db: Path, ref_db: Path) -> dict[str, float]:
             continue  # the reference holds every frame; a missing one had no face there
         n_test += len(a)
         n_ref += len(b)
-        m = iou_matrix(a[["x1", "y1", "x2", "y2"]].to_numpy(float), b[["x1", "y1", "x2", "y2"]].to_numpy(float))
-        used: set[int] = set()
-        for i in np.argsort(-m.max(axis=1)):
-            j = int(np.argmax(np.where([k in used for k in range(m.shape[1])], -1, m[i])))
-            if m[i, j] < 0.5 or j in used:
-                continue
-            used.add(j)
+        boxes_a, boxes_b = a[["x1", "y1", "x2", "y2"]].to_numpy(float), b[["x1", "y1", "x2", "y2"]].to_numpy(float)
+        for i, j in iou_pairs(boxes_a, boxes_b, min_iou=0.5):
             matched += 1
             pa, pb = a.iloc[i][pcols].to_numpy(float), b.iloc[j][pcols].to_numpy(float)
             same_emotion += int(np.argmax(pa) == np.argmax(pb))
