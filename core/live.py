@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.pipeline import Models, update_attention
+from core.pipeline import Models, finish_lecture
 from core.settings import Settings
 from core.store import Store
 from core.vision.frame import FrameAnalyser
@@ -75,7 +75,6 @@ class LiveAnalyser:
     """
 
     def __init__(self, models: Models, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
-        self.models = models
         self.settings = settings
         self.sample_interval = 1.0 / settings.fps
         self._clock = clock
@@ -297,14 +296,9 @@ class LiveLecture:
 
 
 def finish_live_lecture(store: Store, lecture_id: int, settings: Settings, warnings: list[str] | None = None) -> str:
-    """Pictures and noise dropped, attention for every row, the duration, then status complete /
-    no_faces; returns the status."""
-    from core.vision.tracking import not_students
-
-    lecture = store.lecture(lecture_id)
-    store.delete_students(lecture_id, not_students(store.present_rows(lecture_id), lecture.frames_sampled))
-    store.finish_identities(lecture_id, {}, {})  # labels "Student 1..n" by first appearance
-    update_attention(store, lecture_id, settings)
+    """What a recorded lecture gets when it ends (`core.pipeline.finish_lecture`: pictures and noise
+    dropped, labels, attention), then the duration and status complete / no_faces; returns the status."""
+    finish_lecture(store, lecture_id, settings)
     lecture = store.lecture(lecture_id)
     duration = max(0.0, lecture.progress_t) + 1.0 / settings.fps if lecture.frames_sampled else 0.0
     with store.transaction() as con:

@@ -47,9 +47,8 @@ class StageTimes:
     """Wall seconds spent per stage (for benchmarks and the progress display)."""
 
     decode: float = 0.0
-    detect: float = 0.0
-    track: float = 0.0
-    analysers: float = 0.0
+    detect: float = 0.0  # finding and tracking the students
+    analysers: float = 0.0  # the worker: face mesh, emotion, identity
     store: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -112,9 +111,9 @@ def load_models(settings: Settings) -> Models:
 
         pose_estimator = default_pose_estimator()
     if settings.identify:
-        from core.vision.identity import default_embedder
+        from core.vision.identity import LazyEmbedder
 
-        embedder = default_embedder()
+        embedder = LazyEmbedder()  # FaceNet is loaded when a run with a roster first needs it
     detector = make_detector(settings.detector, settings.min_face, settings.detect_max_side, settings.det_threshold)
     from models.yolo_pose import YoloPose
 
@@ -220,10 +219,10 @@ def _run(
     last_t = resume_t
     cancelled = False
 
-    # Two threads share the work: this one finds and tracks the students and runs head pose and
-    # eyes on the face mesh (each sample depends on the previous one); a worker describes the
-    # faces of the previous group of frames meanwhile (emotion, identity). Their model calls
-    # release the GIL, so on two cores they overlap (decoding runs in a third, mostly idle thread).
+    # Two threads share the work: this one finds and tracks the students (each sample depends on
+    # the previous one); a worker describes the faces of the previous group of frames meanwhile
+    # (head pose and eyes from the face mesh, emotion, identity). Their model calls release the
+    # GIL, so on two cores they overlap (decoding runs in a third, mostly idle thread).
     worker = ThreadPoolExecutor(1, thread_name_prefix="classlens-faces")
     in_flight: Future[tuple[list[FrameResult], float]] | None = None
     batch_times: list[float] = []

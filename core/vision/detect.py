@@ -143,7 +143,7 @@ def _square(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
 
 
-def _grow(boxes: np.ndarray, factor: float) -> np.ndarray:
+def grow_boxes(boxes: np.ndarray, factor: float) -> np.ndarray:
     """(N, 4) xyxy boxes scaled by `factor` about their centres."""
     c = (boxes[:, :2] + boxes[:, 2:]) / 2
     half = (boxes[:, 2:] - boxes[:, :2]) * factor / 2
@@ -281,7 +281,7 @@ class YuNetDetector:
         best_boxes, best_scores, best_marks = self.refine(rgb, boxes)
         for k in range(self.refine_passes - 1):
             # Alternate framings: re-centred on the best box so far, then a looser crop of it.
-            boxes, scores, marks = self.refine(rgb, best_boxes if k % 2 == 0 else _grow(best_boxes, 1.2))
+            boxes, scores, marks = self.refine(rgb, best_boxes if k % 2 == 0 else grow_boxes(best_boxes, 1.2))
             better = scores > best_scores
             best_boxes[better], best_scores[better], best_marks[better] = boxes[better], scores[better], marks[better]
         boxes, scores, marks = best_boxes, best_scores, best_marks

@@ -94,6 +94,14 @@ def default_embedder() -> FaceEmbedder:
     return FaceEmbedder()
 
 
+class LazyEmbedder:
+    """Stands for `default_embedder()` and loads it at the first face to embed: FaceNet (94 MB of
+    weights) only runs when a roster is enrolled, so an analysis without one never loads it."""
+
+    def embed(self, image_rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        return default_embedder().embed(image_rgb, boxes)
+
+
 def embed_faces(image_rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(N, 512) float32 L2-normalised embeddings of the faces at `boxes` ((N, 4) xyxy pixels)."""
     return default_embedder().embed(image_rgb, boxes)

@@ -18,6 +18,7 @@ import numpy as np
 from core.faces import FaceObservation
 from core.track import iou_matrix
 from core.vision.body import body_state, head_region
+from core.vision.detect import grow_boxes
 from core.vision.records import Box, StudentObservation
 from models.yolo_pose import People
 
@@ -35,12 +36,6 @@ CROP_PX = 160
 # frame: both release the GIL (onnxruntime, OpenCV, torch), so on two cores they overlap. Shared
 # by every run of the process; each model serialises its own calls.
 _POSE_POOL = ThreadPoolExecutor(2, thread_name_prefix="classlens-pose")
-
-
-def _grow(box: Box, factor: float) -> Box:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    hw, hh = (box[2] - box[0]) * factor / 2, (box[3] - box[1]) * factor / 2
-    return (cx - hw, cy - hh, cx + hw, cy + hh)
 
 
 def face_student_box(face: Box, width: int, height: int) -> Box:
@@ -76,7 +71,7 @@ def assign_faces(heads: list[Box], faces: list[FaceObservation]) -> dict[int, in
     hc = (hb[:, :2] + hb[:, 2:]) / 2
     size = np.maximum(hb[:, 2] - hb[:, 0], 1.0)
     dist = np.linalg.norm(fc[:, None, :] - hc[None, :, :], axis=2) / size[None, :]
-    grown = np.array([_grow(h, HEAD_REACH) for h in heads])
+    grown = grow_boxes(hb, HEAD_REACH)
     inside = (
         (fc[:, None, 0] >= grown[None, :, 0]) & (fc[:, None, 0] <= grown[None, :, 2])
         & (fc[:, None, 1] >= grown[None, :, 1]) & (fc[:, None, 1] <= grown[None, :, 3])
@@ -159,16 +154,18 @@ class StudentFinder:
         import cv2
 
         h, w = rgb.shape[:2]
-        gx1, gy1, gx2, gy2 = _grow(head, 1.4)
+        gx1, gy1, gx2, gy2 = grow_boxes(np.array([head], dtype=float), 1.4)[0]
         side = max(gx2 - gx1, gy2 - gy1)
         if side < 6:
             return None
         cx, cy = (gx1 + gx2) / 2, (gy1 + gy2) / 2
         x1, y1 = round(cx - side / 2), round(cy - side / 2)
         s = round(side)
-        pad = max(0, -x1, -y1, x1 + s - w, y1 + s - h)
-        src = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT) if pad else rgb
-        crop = src[y1 + pad : y1 + pad + s, x1 + pad : x1 + pad + s]
+        # Black outside the frame: only the crop is padded, never a copy of the whole frame.
+        crop = np.zeros((s, s, 3), dtype=rgb.dtype)
+        ax1, ay1, ax2, ay2 = max(0, x1), max(0, y1), min(w, x1 + s), min(h, y1 + s)
+        if ax2 > ax1 and ay2 > ay1:
+            crop[ay1 - y1 : ay2 - y1, ax1 - x1 : ax2 - x1] = rgb[ay1:ay2, ax1:ax2]
         scale = CROP_PX / s
         crop = cv2.resize(crop, (CROP_PX, CROP_PX), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
         found = self.face_detector.detect(np.ascontiguousarray(crop), frame_index, t)  # type: ignore[attr-defined]
